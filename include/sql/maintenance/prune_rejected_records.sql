@@ -1,0 +1,1 @@
+DELETE FROM rejected_records WHERE rejected_at < %(cutoff)s

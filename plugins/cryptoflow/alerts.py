@@ -1,0 +1,165 @@
+"""Failure and deadline alerts, sent to whichever of ``alerts_slack``, ``alerts_webhook``, ``smtp_default`` exist.
+
+Every message says which DAG, task and data interval, which try, what went wrong (secrets removed), where the log
+is, and what to do about it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from cryptoflow.secrets import redact_text
+
+log = logging.getLogger(__name__)
+
+SLACK_CONN_ID = "alerts_slack"
+WEBHOOK_CONN_ID = "alerts_webhook"
+SMTP_CONN_ID = "smtp_default"
+
+
+@dataclass
+class Alert:
+    title: str
+    fields: dict[str, Any] = field(default_factory=dict)
+    action: str = ""
+    kind: str = "task_failed"
+
+    @property
+    def text(self) -> str:
+        lines = [self.title, *(f"{k}: {v}" for k, v in self.fields.items() if v not in (None, ""))]
+        if self.action:
+            lines.append(f"What to do: {self.action}")
+        return redact_text("\n".join(lines))
+
+    def payload(self) -> dict[str, Any]:
+        return {"kind": self.kind, "title": redact_text(self.title), "text": self.text,
+                "fields": {k: redact_text(v) for k, v in self.fields.items() if v is not None},
+                "action": self.action}
+
+
+def _connection_exists(conn_id: str) -> bool:
+    from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    try:
+        BaseHook.get_connection(conn_id)
+    except (AirflowNotFoundException, Exception):  # noqa: BLE001 - a broken secrets backend must not hide the alert
+        return False
+    return True
+
+
+def send_alert(alert: Alert) -> list[str]:
+    """Send ``alert`` to every configured channel; returns the channels it reached. Never raises."""
+    reached = []
+    for conn_id, sender in ((SLACK_CONN_ID, _send_slack), (WEBHOOK_CONN_ID, _send_webhook), (SMTP_CONN_ID, _send_email)):
+        if not _connection_exists(conn_id):
+            continue
+        try:
+            sender(conn_id, alert)
+            reached.append(conn_id)
+        except Exception as exc:  # noqa: BLE001 - one broken channel must not stop the others
+            log.error("alert to %s failed: %s", conn_id, redact_text(exc))
+    if not reached:
+        log.warning("no alert channel reached (configure %s, %s or %s): %s", SLACK_CONN_ID, WEBHOOK_CONN_ID,
+                    SMTP_CONN_ID, alert.text)
+    return reached
+
+
+def _send_slack(conn_id: str, alert: Alert) -> None:
+    from airflow.providers.slack.hooks.slack_webhook import SlackWebhookHook
+
+    SlackWebhookHook(slack_webhook_conn_id=conn_id).send(text=alert.text)
+
+
+def _send_webhook(conn_id: str, alert: Alert) -> None:
+    from airflow.providers.http.hooks.http import HttpHook
+
+    hook = HttpHook(method="POST", http_conn_id=conn_id)
+    endpoint = hook.get_connection(conn_id).extra_dejson.get("endpoint", "")
+    hook.run(endpoint=endpoint, json=alert.payload(), extra_options={"timeout": 10})
+
+
+def _send_email(conn_id: str, alert: Alert) -> None:
+    from airflow.providers.smtp.hooks.smtp import SmtpHook
+
+    with SmtpHook(smtp_conn_id=conn_id) as smtp:
+        to = smtp.get_connection(conn_id).extra_dejson.get("alerts_to") or smtp.from_email
+        smtp.send_email_smtp(to=to, subject=f"[cryptoflow] {alert.title}", html_content=f"<pre>{alert.text}</pre>")
+
+
+def _what_to_do(exc: BaseException | None) -> str:
+    name = type(exc).__name__ if exc else ""
+    if name == "ApiKeyRejected":
+        return "the API key was refused: rotate it (README, 'Rotate an API key') and clear the task."
+    if name == "TooManyRejected":
+        return "the source changed shape or sent bad data: read rejected_records for this interval, fix the parser " \
+               "or the config, then clear the task."
+    if name in ("ApiUnavailable", "MalformedResponse"):
+        return "the API kept failing after retries: check its status page; Airflow retries the task, or clear it " \
+               "later. Backfills pick the interval up once it succeeds."
+    if name in ("OperationalError", "InterfaceError"):
+        return "the warehouse database was unreachable: check PostgreSQL, then clear the task."
+    return "read the log, fix the cause, then clear the task to re-run this interval (re-runs are safe)."
+
+
+def task_failure_alert(context: dict) -> None:
+    """``on_failure_callback`` for every task (through ``default_args``)."""
+    ti = context.get("ti") or context.get("task_instance")
+    exc = context.get("exception")
+    dag_run = context.get("dag_run")
+    alert = Alert(
+        title=f"cryptoflow: task failed: {ti.dag_id}.{ti.task_id}",
+        fields={
+            "DAG": ti.dag_id,
+            "Task": ti.task_id,
+            "Run": context.get("run_id"),
+            "Interval": f"{context.get('data_interval_start')} -> {context.get('data_interval_end')}",
+            "Try": f"{ti.try_number} of {getattr(ti, 'max_tries', 0) + 1}" if getattr(ti, "max_tries", None)
+            is not None else ti.try_number,
+            "Error": f"{type(exc).__name__}: {redact_text(exc)}" if exc else "(no exception)",
+            "Log": getattr(ti, "log_url", None),
+            "Run type": getattr(dag_run, "run_type", None),
+        },
+        action=_what_to_do(exc),
+    )
+    send_alert(alert)
+
+
+async def deadline_missed_alert(dag_label: str = "", expected_within: str = "", context: dict | None = None,
+                                **_: Any) -> None:
+    """Deadline alert callback (runs in the triggerer): the run is late."""
+    dag_run = (context or {}).get("dag_run") or {}
+    deadline = (context or {}).get("deadline") or {}
+    alert = Alert(
+        kind="deadline_missed",
+        title=f"cryptoflow: run late: {dag_run.get('dag_id', dag_label)}",
+        fields={
+            "DAG": dag_run.get("dag_id", dag_label),
+            "Run": dag_run.get("dag_run_id"),
+            "Interval": f"{dag_run.get('data_interval_start')} -> {dag_run.get('data_interval_end')}",
+            "State": dag_run.get("state"),
+            "Deadline": deadline.get("deadline_time"),
+            "Expected within": expected_within,
+        },
+        action="the run has not finished in time: open the run in the UI; a queued run means the scheduler or "
+               "pool is saturated, a running task means a slow API (see pulls latency), a failed task has its own "
+               "alert.",
+    )
+    await asyncio.to_thread(send_alert, alert)
+
+
+def deadline_alert(after: timedelta, dag_label: str = ""):
+    """The DAG's deadline (Airflow 3's replacement for SLAs): alert when a run is not done ``after`` it was queued."""
+    from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference
+
+    return DeadlineAlert(
+        reference=DeadlineReference.DAGRUN_QUEUED_AT,
+        interval=after,
+        callback=AsyncCallback(deadline_missed_alert,
+                               kwargs={"dag_label": dag_label, "expected_within": str(after)}),
+        name=f"{dag_label or 'run'} late after {after}",
+    )
