@@ -6,6 +6,7 @@ secrets from any text; ``redact_url`` also drops the query parameters that carry
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -65,3 +66,21 @@ _URL_IN_TEXT = re.compile(r"https?://\S+")
 def redact_text(text: object) -> str:
     """Like ``redact``, and also masks key-carrying query parameters of any URL in the text."""
     return _URL_IN_TEXT.sub(lambda m: redact_url(m.group(0)), redact(text))
+
+
+class RedactingFilter(logging.Filter):
+    """Removes secrets from records of loggers we do not control (urllib3 logs every URL it requests)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.args:
+            record.msg = record.getMessage()
+            record.args = None
+        record.msg = redact_text(record.msg)
+        return True
+
+
+def redact_library_logs() -> None:
+    for name in ("urllib3.connectionpool", "requests"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactingFilter) for f in logger.filters):
+            logger.addFilter(RedactingFilter())

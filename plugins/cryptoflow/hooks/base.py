@@ -19,10 +19,12 @@ from airflow.providers.http.hooks.http import HttpHook
 from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowNotFoundException, AirflowSkipException
 
 from cryptoflow.hooks.rate_limit import limiter_for
-from cryptoflow.secrets import is_secret_param, redact, redact_text, redact_url, register_secret
+from cryptoflow.secrets import is_secret_param, redact, redact_library_logs, redact_text, redact_url, register_secret
 
 if TYPE_CHECKING:
     from cryptoflow.raw_store import RawStore
+
+redact_library_logs()
 
 RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504, 520, 521, 522, 524, 530})
 
@@ -270,7 +272,7 @@ class CryptoflowHttpHook(HttpHook):
                 resp = self.session.request(method, url, params=params or None, json=json_body, headers=headers,
                                             timeout=timeout)
                 content = resp.content
-            except (requests.Timeout, requests.ConnectionError) as exc:
+            except (requests.Timeout, requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
                 # requests' messages carry the full URL: keep only the exception type and a redacted reason
                 last_problem = f"{type(exc).__name__}: {redact_text(exc)}"
                 self.stats.add(http_errors=1)
@@ -280,7 +282,8 @@ class CryptoflowHttpHook(HttpHook):
                 elapsed_ms = (time.monotonic() - started) * 1000
                 self.stats.add_latency(elapsed_ms)
                 status = resp.status_code
-                text = content.decode(resp.encoding or "utf-8", errors="replace")
+                # an API may echo the key back (error bodies often do): it must not reach raw_responses
+                text = redact(content.decode(resp.encoding or "utf-8", errors="replace"))
                 body, parse_error = None, None
                 try:
                     body = json.loads(text) if text.strip() else None
@@ -334,7 +337,7 @@ class CryptoflowHttpHook(HttpHook):
         self.raw_store.store(
             source=self.source, dataset=self.dataset, conn_id=self.http_conn_id, method=method, url=public_url,
             params=public_params, request_key=key, status=status, body=body,
-            body_text=redact(body_text) if body_text is not None else None,
+            body_text=body_text,
             elapsed_ms=(time.monotonic() - started) * 1000)
 
     def map_concurrently(self, fn: Callable[[Any], Any], items: Iterable[Any], max_workers: int | None = None) -> list:

@@ -8,19 +8,22 @@ from collections import deque
 
 
 class RateLimiter:
-    """At most ``burst`` requests in any window of ``burst / rate`` seconds.
+    """At most ``burst`` requests in any window of ``burst / rate`` seconds (plus a safety margin).
 
     A token bucket refilled at ``rate`` per second with capacity ``burst``, kept as a log of send times so that it
     never admits more than ``burst`` in one window, even at window edges. With the default ``burst = rate`` no
-    one-second window ever holds more than ``rate`` requests.
+    one-second window ever holds more than ``rate`` requests. The window is stretched by ``margin`` because the
+    time a thread is admitted is not the time its request reaches the server (thread scheduling, connection set-up):
+    without it the server can see ``rate + 1`` requests in one second, and that is what providers ban for.
     """
 
-    def __init__(self, rate: float, burst: int | None = None, clock=time.monotonic, sleep=time.sleep):
+    def __init__(self, rate: float, burst: int | None = None, margin: float = 0.1, clock=time.monotonic,
+                 sleep=time.sleep):
         if rate <= 0:
             raise ValueError("rate must be positive")
         self.rate = float(rate)
         self.burst = max(1, int(burst if burst is not None else max(1, int(rate))))
-        self.window = self.burst / self.rate
+        self.window = self.burst / self.rate * (1 + margin)
         self._sent: deque[float] = deque()
         self._lock = threading.Lock()
         self._clock = clock
