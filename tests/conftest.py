@@ -5,6 +5,7 @@ The environment is set in ``pytest_configure``, before anything imports Airflow,
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -46,6 +47,13 @@ def pytest_configure(config):
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": cluster.dsn("airflow_meta").replace(
                 "postgresql://", "postgresql+psycopg://"),
             "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+            # dag.test() only runs DAGs of a configured bundle: the product's, and the test suite's own
+            "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": json.dumps([
+                {"name": "dags-folder", "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
+                 "kwargs": {"path": str(ROOT / "dags")}},
+                {"name": "test-dags", "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
+                 "kwargs": {"path": str(ROOT / "tests" / "dags")}},
+            ]),
             "AIRFLOW_CONN_WAREHOUSE": cluster.dsn("warehouse"),
             "WAREHOUSE_DSN": cluster.dsn("warehouse"),
             "TEST_PG_ADMIN_DSN": cluster.dsn("postgres"),
@@ -64,6 +72,8 @@ def pytest_configure(config):
 
 
 def pytest_unconfigure(config):
+    if "airflow.settings" in sys.modules:
+        sys.modules["airflow.settings"].dispose_orm()   # close Airflow's pool before its database goes away
     cluster = _state.get("cluster")
     if cluster is not None:
         cluster.destroy()
