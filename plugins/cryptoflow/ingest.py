@@ -40,6 +40,7 @@ class IngestContext:
     task_id: str = ""
     warehouse: psycopg.Connection | None = None   # read-only use in collect (e.g. config tables, prices)
     records_fetched: int | None = None            # set by collect when "fetched" is not what was validated
+    state: dict[str, Any] = field(default_factory=dict)   # what collect hands to after_load
 
     def window(self, lookback: timedelta) -> tuple[datetime, datetime]:
         """``[interval_end - lookback, interval_end)``: the points a time-series dataset (re)loads."""

@@ -1,6 +1,7 @@
 """Bulk upserts into the warehouse: COPY into a temporary stage, then one INSERT ... ON CONFLICT DO UPDATE.
 
-Rows are dicts keyed by column name. Within a batch, the last row for a key wins. Existing rows are updated only when
+Batches of new rows skip the stage: they are copied straight into the table, and merged through the stage only when a
+key already exists. Rows are dicts keyed by column name. Within a batch, the last row for a key wins. Existing rows are updated only when
 a value changed, so re-loading the same data writes nothing and ``updated_at`` keeps meaning "last changed".
 """
 
@@ -11,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
+from operator import itemgetter
 from typing import Any
 
 import psycopg
@@ -18,6 +20,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 WAREHOUSE_CONN_ID = "warehouse"
+OPTIMISTIC_COPY_MIN_ROWS = 1000
 json_dumps = partial(json.dumps, default=str)
 
 
@@ -56,11 +59,10 @@ def _column_types(cur: psycopg.Cursor, table: str) -> dict[str, bool]:
     return dict(cur.fetchall())
 
 
-def _dedupe(rows: Iterable[dict], key: Sequence[str]) -> list[dict]:
-    latest: dict[tuple, dict] = {}
-    for row in rows:
-        latest[tuple(row[k] for k in key)] = row
-    return list(latest.values())
+def _dedupe(rows: list[dict], key: Sequence[str]) -> list[dict]:
+    key_of = itemgetter(*key)
+    latest = {key_of(row): row for row in rows}
+    return rows if len(latest) == len(rows) else list(latest.values())
 
 
 def upsert_rows(
@@ -75,13 +77,14 @@ def upsert_rows(
 
     Returns the number of rows inserted or changed (rows whose values were already there are not counted).
     """
-    rows = _dedupe(rows, key)
+    rows = list(rows)
     if not rows:
         return 0
     columns = list(rows[0].keys())
     missing = [k for k in key if k not in columns]
     if missing:
         raise ValueError(f"rows for {table} lack key column(s) {missing}")
+    rows = _dedupe(rows, key)
     types = _column_types(cur, table)
     unknown = [c for c in columns if c not in types]
     if unknown:
@@ -92,16 +95,37 @@ def upsert_rows(
     stage = sql.Identifier(f"_stage_{table}")
     target = sql.Identifier(table)
     cols = sql.SQL(", ").join(map(sql.Identifier, columns))
+
+    first_keys = rows[0].keys()
+    if len(columns) > 1 and all(row.keys() == first_keys for row in rows):
+        values_of = itemgetter(*columns)
+    else:  # rows that leave out optional columns: those are NULL
+        def values_of(row):
+            return [row.get(c) for c in columns]
+
+    def copy_into(relation: sql.Identifier) -> None:
+        with cur.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(relation, cols)) as copy:
+            for row in rows:
+                values = values_of(row)
+                if json_columns:
+                    values = [as_jsonb(v) if i in json_columns and v is not None else v for i, v in enumerate(values)]
+                copy.write_row(values)
+
+    if len(rows) >= OPTIMISTIC_COPY_MIN_ROWS:
+        # New rows (backfills, new event intervals) go straight in by COPY, as fast as PostgreSQL takes them. The
+        # first key that already exists aborts the COPY (rolled back to the savepoint) and the rows are merged
+        # through the stage instead; in a re-run that happens on the first row, so the attempt costs little.
+        try:
+            with cur.connection.transaction():
+                copy_into(target)
+            return len(rows)
+        except psycopg.errors.UniqueViolation:
+            pass
+
     cur.execute(sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} ON COMMIT DROP AS SELECT {} FROM {} WITH NO DATA")
                 .format(stage, cols, target))
     cur.execute(sql.SQL("TRUNCATE {}").format(stage))
-    with cur.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(stage, cols)) as copy:
-        for row in rows:
-            values = [row.get(c) for c in columns]
-            for i in json_columns:
-                if values[i] is not None:
-                    values[i] = as_jsonb(values[i])
-            copy.write_row(values)
+    copy_into(stage)
 
     conflict = sql.SQL(", ").join(map(sql.Identifier, key))
     if updates:

@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--port", type=int, default=8765, help="port to listen on, 0 for a free one (default: %(default)s)"
     )
     parser.add_argument("--fixtures", type=Path, help="folder with routes.json and the recorded response files")
+    parser.add_argument("--demo", action="store_true", help="serve every source's bundled demo data (make demo)")
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     return parser
 
@@ -40,6 +41,10 @@ def main(argv: list[str] | None = None) -> int:
         logger.error("cannot load fixtures: %s", exc)
         return 2
 
+    if args.demo:
+        from cryptoflow.replay.demo import register_all
+
+        logger.info("demo data for: %s", ", ".join(register_all(server)))
     stop = threading.Event()
 
     def request_stop(signum: int, _frame: object) -> None:
