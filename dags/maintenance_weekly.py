@@ -6,7 +6,7 @@ Weekly housekeeping of the warehouse: deletes `raw_responses` older than 30 days
 rows), then refreshes planner statistics of the big tables.
 """
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import task
 
@@ -15,7 +15,7 @@ from cryptoflow.dag_factory import build_dag
 with build_dag(
     dag_id="maintenance_weekly",
     cron="0 3 * * 0",
-    start_date=datetime(2026, 1, 4, tzinfo=timezone.utc),
+    start_date=datetime(2026, 1, 4, tzinfo=UTC),
     catchup=False,
     max_active_runs=1,
     doc_md=__doc__,

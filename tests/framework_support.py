@@ -37,7 +37,8 @@ class ExamplePoints(Dataset):
     source = "example"
     name = "points"
     hook_class = ExampleHook
-    tables = (TableSpec("metrics", ("source", "asset", "metric", "ts")), TableSpec("entity_map", ("source", "source_id")))
+    tables = (TableSpec("metrics", ("source", "asset", "metric", "ts")),
+              TableSpec("entity_map", ("source", "source_id")))
     fail_after_upsert = False
 
     def collect(self, ctx: IngestContext) -> dict[str, list[dict]]:

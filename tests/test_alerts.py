@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from cryptoflow.alerts import deadline_alert, send_alert, task_failure_alert, Alert
+from cryptoflow.alerts import Alert, deadline_alert, send_alert, task_failure_alert
 from tests.framework_support import TEST_KEY
 
 

@@ -52,12 +52,13 @@ def test_loads_the_interval_and_logs_the_pull(warehouse, replay_server, example_
 
 def test_rerunning_an_interval_leaves_identical_tables(warehouse, replay_server, example_conn):
     replay_server.add("/v1/series", json=series(START, 60, bad={7}))
+    rejects = "SELECT source, dataset, interval_start, reason, record FROM rejected_records"
     run()
     first = [table(warehouse, "metrics", "ts"), table(warehouse, "entity_map", "source_id"),
-             warehouse.execute("SELECT source, dataset, interval_start, reason, record FROM rejected_records").fetchall()]
+             warehouse.execute(rejects).fetchall()]
     second_result = run()
     second = [table(warehouse, "metrics", "ts"), table(warehouse, "entity_map", "source_id"),
-              warehouse.execute("SELECT source, dataset, interval_start, reason, record FROM rejected_records").fetchall()]
+              warehouse.execute(rejects).fetchall()]
     assert first == second
     assert second_result.upserted == 0          # nothing changed, nothing written
     assert len(first[2]) == 1

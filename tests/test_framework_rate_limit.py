@@ -32,11 +32,10 @@ def test_limiter_never_admits_more_than_the_rate_in_any_second():
     limiter = RateLimiter(rate=10, clock=clock, sleep=clock.sleep)
     sent = []
     for _ in range(200):
-        limiter.acquire()
-        sent.append(clock.now)
+        with limiter.slot():
+            sent.append(clock.now)
     assert max_in_window(sent, 1.0) == 10
-    assert sent[-1] >= 19.0          # 200 requests at 10/s take 19+ seconds
-    assert sent[-1] <= 19.0 * 1.1    # and not much more: the safety margin is 10%
+    assert 19.0 <= sent[-1] <= 19.0 + 1e-6   # 200 requests at 10/s: no slower than needed either
 
 
 def test_burst_smaller_than_rate_spreads_requests():
@@ -44,9 +43,20 @@ def test_burst_smaller_than_rate_spreads_requests():
     limiter = RateLimiter(rate=2, burst=1, clock=clock, sleep=clock.sleep)
     sent = []
     for _ in range(10):
-        limiter.acquire()
-        sent.append(clock.now)
-    assert all(b - a >= 0.5 * 1.1 - 1e-9 for a, b in zip(sent, sent[1:], strict=False))
+        with limiter.slot():
+            sent.append(clock.now)
+    assert all(b - a >= 0.5 - 1e-9 for a, b in zip(sent, sent[1:], strict=False))
+
+
+def test_a_slot_is_held_until_the_response_arrives():
+    # a request admitted at 0 but answered at 0.8 keeps its slot until 1.8: a slow send cannot crowd the next window
+    clock = FakeClock()
+    limiter = RateLimiter(rate=1, clock=clock, sleep=clock.sleep)
+    slot = limiter.acquire()
+    clock.now = 0.8
+    limiter.release(slot)
+    limiter.acquire()
+    assert clock.now == 1.8
 
 
 def test_burst_of_200_threaded_requests_respects_the_rate_at_the_server(monkeypatch, replay_server):

@@ -81,4 +81,5 @@ def test_rows_may_leave_out_optional_columns(warehouse):
     batch = [{"mint": "m1", "symbol": "A", "name": "Alpha"}, {"mint": "m2", "symbol": "B"}]
     with warehouse.transaction(), warehouse.cursor() as cur:
         upsert_rows(cur, "tokens", batch, ("mint",))
-    assert warehouse.execute("SELECT mint, name FROM tokens ORDER BY mint").fetchall() == [("m1", "Alpha"), ("m2", None)]
+    loaded = warehouse.execute("SELECT mint, name FROM tokens ORDER BY mint").fetchall()
+    assert loaded == [("m1", "Alpha"), ("m2", None)]

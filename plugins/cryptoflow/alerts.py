@@ -55,7 +55,8 @@ def _connection_exists(conn_id: str) -> bool:
 def send_alert(alert: Alert) -> list[str]:
     """Send ``alert`` to every configured channel; returns the channels it reached. Never raises."""
     reached = []
-    for conn_id, sender in ((SLACK_CONN_ID, _send_slack), (WEBHOOK_CONN_ID, _send_webhook), (SMTP_CONN_ID, _send_email)):
+    channels = ((SLACK_CONN_ID, _send_slack), (WEBHOOK_CONN_ID, _send_webhook), (SMTP_CONN_ID, _send_email))
+    for conn_id, sender in channels:
         if not _connection_exists(conn_id):
             continue
         try:

@@ -69,5 +69,6 @@ def build_connections(settings: dict[str, str], warehouse_dsn: str) -> dict[str,
         conns["smtp_default"] = json.dumps({
             "conn_type": "smtp", "host": settings["SMTP_HOST"], "port": int(settings.get("SMTP_PORT") or 587),
             "login": settings.get("SMTP_USER", ""), "password": settings.get("SMTP_PASSWORD", ""),
-            "extra": {"from_email": settings.get("ALERTS_EMAIL_FROM", ""), "alerts_to": settings.get("ALERTS_EMAIL_TO", "")}})
+            "extra": {"from_email": settings.get("ALERTS_EMAIL_FROM", ""),
+                      "alerts_to": settings.get("ALERTS_EMAIL_TO", "")}})
     return conns

@@ -23,16 +23,18 @@ class RawStore:
         self.run_id = run_id
 
     def store(self, *, source: str, dataset: str | None, conn_id: str, method: str, url: str, params: dict,
-              request_key: str, status: int | None, body: Any, body_text: str | None, elapsed_ms: float) -> None:
+              request_key: str, status: int | None, body: Any, body_text: str | None,
+              elapsed_ms: float) -> datetime:
         size = len(body_text.encode()) if body_text is not None else None
         with self._lock:
-            self._conn.execute(
+            return self._conn.execute(
                 """INSERT INTO raw_responses (source, dataset, conn_id, method, url, params, request_key, status,
                                               elapsed_ms, bytes, body, body_text, dag_id, run_id)
-                   VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
+                   VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                   RETURNING fetched_at""",
                 (source, dataset, conn_id, method, url, as_jsonb(params), request_key, status, elapsed_ms, size,
                  as_jsonb(body) if body is not None else None, body_text, self.dag_id, self.run_id),
-            )
+            ).fetchone()[0]
 
     def lookup(self, request_key: str, fetched_at_or_after: datetime) -> tuple[Any, datetime] | None:
         """The newest 200 JSON answer to this request received at or after the given time, if any."""

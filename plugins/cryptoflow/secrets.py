@@ -54,8 +54,8 @@ def redact_params(params: dict | None) -> dict:
 def redact_url(url: str) -> str:
     """``url`` with secret query parameters masked and any registered secret (e.g. in the path) removed."""
     parts = urlsplit(url)
-    query = urlencode([(k, MASK if is_secret_param(k) else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)],
-                      safe="*")
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    query = urlencode([(k, MASK if is_secret_param(k) else v) for k, v in pairs], safe="*")
     cleaned = urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
     return redact(cleaned)
 

@@ -1,17 +1,18 @@
 """Bulk upserts into the warehouse: COPY into a temporary stage, then one INSERT ... ON CONFLICT DO UPDATE.
 
 Batches of new rows skip the stage: they are copied straight into the table, and merged through the stage only when a
-key already exists. Rows are dicts keyed by column name. Within a batch, the last row for a key wins. Existing rows are updated only when
+key already exists. Rows are dicts keyed by column name. Within a batch, the last row for a key wins. Existing rows
+are updated only when
 a value changed, so re-loading the same data writes nothing and ``updated_at`` keeps meaning "last changed".
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import partial
 from operator import itemgetter
 from typing import Any
 
@@ -21,7 +22,22 @@ from psycopg.types.json import Jsonb
 
 WAREHOUSE_CONN_ID = "warehouse"
 OPTIMISTIC_COPY_MIN_ROWS = 1000
-json_dumps = partial(json.dumps, default=str)
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def json_dumps(value: Any) -> str:
+    """JSON for PostgreSQL: decimals and datetimes as strings, NaN and infinities (which JSON lacks) as null."""
+    try:
+        return json.dumps(value, default=str, allow_nan=False)
+    except ValueError:
+        return json.dumps(_finite(value), default=str, allow_nan=False)
 
 
 def as_jsonb(value: Any) -> Jsonb:

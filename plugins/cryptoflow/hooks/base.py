@@ -16,7 +16,12 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import requests
 from airflow.providers.http.hooks.http import HttpHook
-from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowNotFoundException, AirflowSkipException
+from airflow.sdk.exceptions import (
+    AirflowException,
+    AirflowFailException,
+    AirflowNotFoundException,
+    AirflowSkipException,
+)
 
 from cryptoflow.hooks.rate_limit import limiter_for
 from cryptoflow.secrets import is_secret_param, redact, redact_library_logs, redact_text, redact_url, register_secret
@@ -215,7 +220,7 @@ class CryptoflowHttpHook(HttpHook):
         if endpoint.startswith(("http://", "https://")):
             return endpoint
         if base_url is None:
-            self.connection  # resolves self.base_url
+            _ = self.connection  # resolves self.base_url
             base_url = self.base_url
         base = base_url.rstrip("/")
         return f"{base}/{endpoint.lstrip('/')}" if endpoint else base
@@ -264,14 +269,15 @@ class CryptoflowHttpHook(HttpHook):
                               self.extra.get("burst", self.default_burst))
         last_problem = ""
         for attempt in range(1, max_attempts + 1):
-            limiter.acquire()
             started = time.monotonic()
-            self.stats.add(api_calls=1)
             retry_after = None
             try:
-                resp = self.session.request(method, url, params=params or None, json=json_body, headers=headers,
-                                            timeout=timeout)
-                content = resp.content
+                with limiter.slot():
+                    started = time.monotonic()
+                    self.stats.add(api_calls=1)
+                    resp = self.session.request(method, url, params=params or None, json=json_body,
+                                                headers=headers, timeout=timeout)
+                    content = resp.content
             except (requests.Timeout, requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
                 # requests' messages carry the full URL: keep only the exception type and a redacted reason
                 last_problem = f"{type(exc).__name__}: {redact_text(exc)}"
@@ -289,10 +295,10 @@ class CryptoflowHttpHook(HttpHook):
                     body = json.loads(text) if text.strip() else None
                 except ValueError as exc:
                     parse_error = f"body is not valid JSON ({exc.msg} at char {exc.pos} of {len(text)})"
-                self._land(method, public_url, public_params, key, status, body,
-                           text if parse_error or body is None else None, started)
+                fetched_at = self._land(method, public_url, public_params, key, status, body,
+                                        text if parse_error or body is None else None, started)
                 if 200 <= status < 300 and parse_error is None:
-                    return ApiResponse(status=status, body=body, url=public_url)
+                    return ApiResponse(status=status, body=body, url=public_url, fetched_at=fetched_at)
                 if 200 <= status < 300:
                     last_problem = f"HTTP {status} but {parse_error}; the response was probably truncated"
                     self.stats.add(http_errors=1)
@@ -331,10 +337,10 @@ class CryptoflowHttpHook(HttpHook):
         cap = self.setting("backoff_max_s", self.default_backoff_max_s)
         return random.uniform(0, min(cap, base * 2 ** (attempt - 1)))  # full jitter
 
-    def _land(self, method, public_url, public_params, key, status, body, body_text, started) -> None:
+    def _land(self, method, public_url, public_params, key, status, body, body_text, started) -> datetime | None:
         if self.raw_store is None:
-            return
-        self.raw_store.store(
+            return None
+        return self.raw_store.store(
             source=self.source, dataset=self.dataset, conn_id=self.http_conn_id, method=method, url=public_url,
             params=public_params, request_key=key, status=status, body=body,
             body_text=body_text,
