@@ -8,6 +8,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed-stamp
 REPLAY_PORT ?= 8765
+REPLAY_WS_PORT ?= 8766
 
 .PHONY: help install run stop demo test migrate lint bench backfill lock clean
 
@@ -24,19 +25,25 @@ $(STAMP): requirements.txt requirements.lock
 
 install: $(STAMP) ## create .venv and install the pinned packages
 
-run: $(STAMP) ## set up PostgreSQL, migrations, connections from .env, start Airflow on :8080
+run: $(STAMP) ## set up PostgreSQL, migrations, connections from .env, start Airflow on :8080 and the trade stream
 	$(PY) scripts/devenv.py setup
 	scripts/airflow.sh start
+	scripts/stream.sh start
 
 stop: ## stop what `make run` / `make demo` started
+	-scripts/stream.sh stop
+	-scripts/stream.sh replay-stop
 	-scripts/airflow.sh stop
 	-scripts/replay.sh stop
 	-$(PY) scripts/devenv.py stop-postgres
 
 demo: $(STAMP) ## `make run` against the bundled replay server: offline, no API key needed
 	scripts/replay.sh start $(REPLAY_PORT)
-	$(PY) scripts/devenv.py setup --demo-url http://127.0.0.1:$(REPLAY_PORT)
+	scripts/stream.sh replay-start $(REPLAY_WS_PORT)
+	$(PY) scripts/devenv.py setup --demo-url http://127.0.0.1:$(REPLAY_PORT) \
+	  --demo-ws-url ws://127.0.0.1:$(REPLAY_WS_PORT)/api/data
 	scripts/airflow.sh start
+	scripts/stream.sh start
 
 test: $(STAMP) ## set up and run the whole test suite (throwaway PostgreSQL, replay server)
 	$(PY) -m pytest

@@ -49,14 +49,15 @@ def cluster(settings: dict[str, str]) -> LocalPostgres:
     return LocalPostgres(datadir=LOCAL / "pg", port=port)
 
 
-def setup(demo_url: str | None) -> None:
+def setup(demo_url: str | None, demo_ws_url: str | None = None) -> None:
     settings = load_settings()
     if demo_url:
         for key in ("DEFILLAMA_BASE_URL", "ARTEMIS_BASE_URL", "HELIUS_BASE_URL", "BIRDEYE_BASE_URL"):
             settings[key] = demo_url
         for key in ("ARTEMIS_API_KEY", "HELIUS_API_KEY", "BIRDEYE_API_KEY"):
             settings[key] = settings.get(key) or "demo-key"
-        settings["PUMPPORTAL_URL"] = demo_url.replace("http://", "ws://") + "/ws"
+        settings["PUMPPORTAL_URL"] = demo_ws_url or settings.get("PUMPPORTAL_URL", "")
+        settings["PUMPPORTAL_API_KEY"] = settings.get("PUMPPORTAL_API_KEY") or "demo-key"
     pg = cluster(settings)
     try:
         pg.init()
@@ -108,13 +109,14 @@ def main() -> None:
     sub = parser.add_subparsers(dest="command", required=True)
     p_setup = sub.add_parser("setup")
     p_setup.add_argument("--demo-url")
+    p_setup.add_argument("--demo-ws-url")
     sub.add_parser("stop-postgres")
     p_port = sub.add_parser("check-port")
     p_port.add_argument("port", type=int)
     p_port.add_argument("what")
     args = parser.parse_args()
     if args.command == "setup":
-        setup(args.demo_url)
+        setup(args.demo_url, args.demo_ws_url)
     elif args.command == "stop-postgres":
         pg = cluster(parse_env_file(ENV_FILE) if ENV_FILE.exists() else {})
         pg.stop()

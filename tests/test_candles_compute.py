@@ -1,0 +1,151 @@
+"""Derived candles against a pandas computation of the same trades, for every interval; the incremental refresh
+against a full rebuild after random late, rewritten and deleted trades."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import replace
+from datetime import timedelta
+from decimal import Decimal
+
+import psycopg
+import pytest
+
+from cryptoflow.candles import refresh
+from tests.candles_support import (
+    MINTS,
+    START,
+    USDC,
+    TradeFactory,
+    assert_matches_pandas,
+    insert_trades,
+    snapshot,
+)
+
+
+def test_full_rebuild_matches_pandas_for_every_interval(warehouse):
+    trades = TradeFactory(seed=1).batch(1500)
+    insert_trades(warehouse, trades)
+    result = refresh.rebuild_all(warehouse)
+    assert result.mode == "range" and result.minutes > 500
+    assert assert_matches_pandas(warehouse) == result.candles_written
+    # ties are really there: buckets whose first trades share a time, several trades per transaction
+    assert warehouse.execute("""SELECT count(*) FROM (SELECT 1 FROM trades GROUP BY mint, block_time
+                                HAVING count(*) > 1) t""").fetchone()[0] > 50
+    # a second rebuild changes nothing
+    again = refresh.rebuild_all(warehouse)
+    assert again.candles_written == 0 and again.candles_deleted == 0
+
+
+def test_incremental_equals_full_rebuild_after_random_late_trades(warehouse):
+    factory = TradeFactory(seed=2)
+    rng = random.Random(3)
+    trades = factory.batch(1200)
+    insert_trades(warehouse, trades)
+    first = refresh.refresh_incremental(warehouse)
+    assert first.mode == "incremental" and first.dirty_rows > 0
+    assert_matches_pandas(warehouse)
+
+    for step in range(4):
+        # late trades for old buckets (around existing trades, hours back), ...
+        late = factory.batch(60, around=rng.choice(trades).block_time)
+        insert_trades(warehouse, late)
+        trades += late
+        # ... a Helius overwrite that moves streamed trades to their real block time and amounts, ...
+        for t in rng.sample(trades, 15):
+            moved = t.block_time + timedelta(seconds=rng.randrange(-400, 400), microseconds=rng.randrange(0, 10**6))
+            warehouse.execute("""UPDATE trades SET block_time = %s, quote_amount = quote_amount * 2,
+                                 price = price * 2 WHERE signature = %s AND event_index = %s""",
+                              (moved, t.signature, t.event_index))
+        # ... and deleted trades, some of them the only trade of their bucket
+        for t in rng.sample(trades, 10):
+            warehouse.execute("DELETE FROM trades WHERE signature = %s AND event_index = %s",
+                              (t.signature, t.event_index))
+        result = refresh.refresh_incremental(warehouse)
+        assert result.minutes > 0, f"step {step}"
+    incremental = snapshot(warehouse)
+    assert_matches_pandas(warehouse)
+
+    warehouse.execute("DELETE FROM candles WHERE source = 'trades'")
+    refresh.rebuild_all(warehouse)
+    assert snapshot(warehouse) == incremental
+
+
+def test_incremental_recomputes_only_the_touched_buckets(warehouse):
+    factory = TradeFactory(seed=4)
+    insert_trades(warehouse, factory.batch(800))
+    refresh.refresh_incremental(warehouse)
+    before = {r[0]: r for r in warehouse.execute(
+        "SELECT token || interval || bucket_start, updated_at FROM candles WHERE source = 'trades'").fetchall()}
+
+    old = START + timedelta(hours=3, minutes=7, seconds=5)   # hours in the past: a late trade
+    insert_trades(warehouse, [factory.trade(block_time=old, mint=MINTS[0]),
+                              factory.trade(block_time=old + timedelta(seconds=1), mint=MINTS[0]),
+                              factory.trade(block_time=old + timedelta(hours=5), mint=MINTS[1])])
+    result = refresh.refresh_incremental(warehouse)
+    assert (result.dirty_rows, result.minutes) == (3, 2)   # one change-log row per INSERT statement
+    assert result.touched == (old.replace(second=0), old.replace(second=0) + timedelta(hours=5, minutes=1))
+    after = dict(warehouse.execute(
+        "SELECT token || interval || bucket_start, updated_at FROM candles WHERE source = 'trades'").fetchall())
+    changed = {k for k in after if k not in before or before[k][1] != after[k]}
+    assert len(changed) == 10   # one bucket per interval for each of the two minutes, nothing else
+    assert_matches_pandas(warehouse)
+    logged = warehouse.execute("SELECT mode, dirty_rows, minutes FROM candle_refreshes ORDER BY id").fetchall()
+    assert logged[-1] == ("incremental", 3, 2)
+
+
+def test_a_trade_committed_during_a_refresh_is_picked_up_by_the_next(warehouse, warehouse_dsn):
+    """What a timestamp watermark gets wrong: a transaction that started before the refresh commits after it."""
+    factory = TradeFactory(seed=5)
+    insert_trades(warehouse, factory.batch(50))
+    slow = factory.trade(block_time=START + timedelta(minutes=30), mint=MINTS[2])
+    with psycopg.connect(warehouse_dsn) as writer:
+        insert_trades(writer, [slow])            # inserted (and logged), not committed yet
+        refresh.refresh_incremental(warehouse)   # does not see it
+        writer.commit()
+    bucket = slow.block_time.replace(second=0, microsecond=0)
+    assert warehouse.execute("""SELECT count(*) FROM candles WHERE source = 'trades' AND token = %s
+                                AND interval = '1m' AND bucket_start = %s""", (slow.mint, bucket)).fetchone() == (0,)
+    result = refresh.refresh_incremental(warehouse)
+    assert result.minutes == 1
+    assert_matches_pandas(warehouse)
+
+
+def test_rebuild_range_rebuilds_its_buckets_and_drops_emptied_ones(warehouse):
+    factory = TradeFactory(seed=6)
+    insert_trades(warehouse, factory.batch(600))
+    result = refresh.rebuild_all(warehouse)
+    assert result.dirty_rows == 600   # the change log of the range is done by the rebuild
+    # lose a bucket's trades without going through the change log (as if it had been truncated)
+    minute = warehouse.execute("""SELECT mint, date_bin('1 minute', block_time, 'epoch') FROM trades
+                                  GROUP BY 1, 2 ORDER BY 2 LIMIT 1 OFFSET 100""").fetchone()
+    warehouse.execute("ALTER TABLE trades DISABLE TRIGGER trades_candles_dirty_delete")
+    try:
+        warehouse.execute("DELETE FROM trades WHERE mint = %s AND block_time >= %s AND block_time < %s",
+                          (minute[0], minute[1], minute[1] + timedelta(minutes=1)))
+    finally:
+        warehouse.execute("ALTER TABLE trades ENABLE TRIGGER trades_candles_dirty_delete")
+    assert refresh.refresh_incremental(warehouse).minutes == 0
+    result = refresh.rebuild_range(warehouse, minute[1] - timedelta(minutes=2), minute[1] + timedelta(seconds=30))
+    assert result.range_end == minute[1] + timedelta(minutes=1) and result.deleted["1m"] == 1
+    assert_matches_pandas(warehouse)
+
+
+@pytest.mark.parametrize("start, end, message", [
+    ("2026-11-20T10:00:00+00:00", "2026-11-20T09:00:00+00:00", "empty range"),
+])
+def test_rebuild_range_refuses_an_empty_range(warehouse, start, end, message):
+    from datetime import datetime
+
+    with pytest.raises(ValueError, match=message):
+        refresh.rebuild_range(warehouse, datetime.fromisoformat(start), datetime.fromisoformat(end))
+
+
+def test_trades_in_other_quotes_or_without_price_make_no_candles(warehouse):
+    factory = TradeFactory(seed=7)
+    base = factory.trade(block_time=START, mint=MINTS[0])
+    insert_trades(warehouse, [base,
+                              factory.trade(block_time=START, mint=MINTS[1], quote_mint=USDC),
+                              replace(factory.trade(block_time=START, mint=MINTS[2]), token_amount=Decimal(0))])
+    refresh.refresh_incremental(warehouse)
+    assert warehouse.execute("SELECT DISTINCT token FROM candles WHERE source = 'trades'").fetchall() == [(MINTS[0],)]
