@@ -11,6 +11,7 @@ Airflow backfill works through its intervals one after the other.
 
 from datetime import UTC, datetime, timedelta
 
+from cryptoflow.candles.assets import TRADES
 from cryptoflow.dag_factory import build_ingest_dag
 
 dag = build_ingest_dag(
@@ -23,4 +24,5 @@ dag = build_ingest_dag(
     deadline_after=timedelta(minutes=15),
     max_active_runs=1,
     default_args={"max_active_tis_per_dag": 1},
+    outlets={"transactions": [TRADES]},
 )

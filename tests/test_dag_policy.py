@@ -119,3 +119,10 @@ def test_the_parse_probe_catches_io(tmp_path, body, expected):
                             timeout=120)
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert any(event.startswith(expected) for event in report["io"])
+
+
+def test_tasks_that_write_trades_update_the_trades_asset(dagbag):
+    from cryptoflow.candles.assets import TRADES_ASSET_NAME
+
+    [task] = dagbag.dags["helius_5min"].tasks
+    assert [getattr(o, "name", None) for o in task.outlets] == [TRADES_ASSET_NAME]

@@ -62,13 +62,18 @@ def build_ingest_dag(
     deadline_after: timedelta,
     max_active_runs: int = 4,
     tags: Sequence[str] = (),
+    outlets: dict[str, list] | None = None,
     **kwargs: Any,
 ) -> DAG:
-    """One ``ingest_<dataset>`` task per dataset of ``source``, each for the run's data interval."""
+    """One ``ingest_<dataset>`` task per dataset of ``source``, each for the run's data interval.
+
+    ``outlets`` maps a dataset to the Airflow Assets its task updates (e.g. ``trades``, which triggers ``candles``).
+    """
     from cryptoflow.operators import IngestDatasetOperator
 
     with build_dag(dag_id=dag_id, cron=cron, start_date=start_date, doc_md=doc_md, tags=[source, *tags],
                    deadline_after=deadline_after, max_active_runs=max_active_runs, **kwargs) as dag:
         for name in datasets:
-            IngestDatasetOperator(task_id=f"ingest_{name}", source=source, dataset=name)
+            IngestDatasetOperator(task_id=f"ingest_{name}", source=source, dataset=name,
+                                  outlets=(outlets or {}).get(name, []))
     return dag
