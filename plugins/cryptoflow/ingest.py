@@ -102,12 +102,12 @@ def run_dataset(
     if interval_end <= interval_start:
         raise AirflowFailException(f"{dataset.label}: empty data interval [{interval_start}, {interval_end})")
 
+    # bookkeeping (run log, raw landing) commits on its own connection, so it survives a failed load
     log_conn = warehouse.connect(warehouse_conn_id)
-    raw_conn = warehouse.connect(warehouse_conn_id)
     load_conn = warehouse.connect(warehouse_conn_id)
     pull = PullLog(log_conn)
     hook = dataset.hook_class(http_conn_id=conn_id) if conn_id else dataset.hook_class()
-    hook.raw_store = RawStore(raw_conn, dag_id=dag_id, run_id=run_id)
+    hook.raw_store = RawStore(log_conn, dag_id=dag_id, run_id=run_id)
     hook.dataset = dataset.name
     ctx = IngestContext(interval_start=interval_start, interval_end=interval_end, hook=hook, dag_id=dag_id,
                         run_id=run_id, task_id=task_id, warehouse=load_conn)
@@ -156,7 +156,7 @@ def run_dataset(
         raise
     finally:
         result.api_calls, result.cache_hits = hook.stats.api_calls, hook.stats.cache_hits
-        for conn in (load_conn, raw_conn, log_conn):
+        for conn in (load_conn, log_conn):
             conn.close()
     return result
 

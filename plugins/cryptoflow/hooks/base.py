@@ -243,11 +243,13 @@ class CryptoflowHttpHook(HttpHook):
         headers: dict | None = None,
         base_url: str | None = None,
         serves_until: datetime | None = None,
+        accept_status: frozenset[int] = frozenset(),
     ) -> ApiResponse:
         """Send one request (or answer it from the raw cache) and return its parsed JSON body.
 
         ``serves_until``: the end of the interval this answer is for. A 200 answer to the same request received at
         or after that time is complete for the interval, so it is reused instead of calling the API again.
+        ``accept_status``: error statuses the API documents as answers (their JSON body is returned, not raised).
         """
         params = dict(params or {})
         headers = dict(headers or {})
@@ -297,7 +299,9 @@ class CryptoflowHttpHook(HttpHook):
                     parse_error = f"body is not valid JSON ({exc.msg} at char {exc.pos} of {len(text)})"
                 fetched_at = self._land(method, public_url, public_params, key, status, body,
                                         text if parse_error or body is None else None, started)
-                if 200 <= status < 300 and parse_error is None:
+                if (200 <= status < 300 or status in accept_status) and parse_error is None:
+                    if status >= 300:
+                        self.stats.add(http_errors=1)
                     return ApiResponse(status=status, body=body, url=public_url, fetched_at=fetched_at)
                 if 200 <= status < 300:
                     last_problem = f"HTTP {status} but {parse_error}; the response was probably truncated"

@@ -8,6 +8,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar
 
 from cryptoflow.hooks.base import ApiError, ApiNotFound, CryptoflowHttpHook
+from cryptoflow.secrets import redact_text
 from cryptoflow.sources.helius.config import HeliusConfigError
 
 DEFAULT_RPC_URL = "https://mainnet.helius-rpc.com"
@@ -111,24 +112,18 @@ class HeliusHook(CryptoflowHttpHook):
     def rpc_url(self) -> str:
         return str(self.extra.get("rpc_url") or DEFAULT_RPC_URL)
 
-    def _land(self, method, public_url, public_params, key, status, body, body_text, started):
-        fetched_at = super()._land(method, public_url, public_params, key, status, body, body_text, started)
-        self._local.last_answer = (public_url, public_params, status, body)
-        return fetched_at
-
     def address_transactions(self, address: str, params: dict[str, Any], serves_until) -> list | dict:
         """One page of ``/v0/addresses/{address}/transactions``: a list of transactions, or the error object
         ``{"error": ...}`` of a type-filtered search that found nothing in its scan window (sent as HTTP 404)."""
         endpoint = f"v0/addresses/{address}/transactions"
-        self._local.last_answer = None
-        try:
-            return self.get_json(endpoint, params, serves_until=serves_until)
-        except ApiNotFound:
-            answer = getattr(self._local, "last_answer", None)
-            body = answer[3] if answer else None
-            if isinstance(body, dict) and NO_EVENTS in str(body.get("error", "")):
-                return body
-            raise
+        answer = self.request("GET", endpoint, params=params, serves_until=serves_until,
+                              accept_status=frozenset({404}))
+        if answer.status != 404:
+            return answer.body
+        if isinstance(answer.body, dict) and NO_EVENTS in str(answer.body.get("error", "")):
+            return answer.body
+        raise ApiNotFound(f"HTTP 404 from {self.http_conn_id}: {answer.url} ({redact_text(str(answer.body)[:300])})",
+                          status=404)
 
 
 def continuation(error: Any) -> tuple[str, str] | None:
