@@ -73,11 +73,10 @@ def _baseline_ohlc() -> str:
     from cryptoflow.paths import read_sql
 
     sql = read_sql("candles/minutes_from_range.sql")
-    select = sql[sql.index("WITH minutes"):]
-    bounds = "block_time >= %(range_start)s AND block_time < %(range_end)s\n      AND "
+    select = sql[sql.index("SELECT mint AS token"):]
+    bounds = "block_time >= %(range_start)s AND block_time < %(range_end)s\n  AND "
     assert bounds in select, "minutes_from_range.sql changed: update the benchmark's OHLC baseline"
-    select = select.replace(bounds, "").replace("%(quote_mint)s", "'So11111111111111111111111111111111111111112'")
-    return "CREATE TEMP TABLE bench_scan AS " + select
+    return "CREATE TEMP TABLE bench_scan AS " + select.replace(bounds, "")
 
 
 def _load(dsn: str, n: int, *, bulk: bool) -> tuple[datetime, datetime]:

@@ -149,3 +149,27 @@ def test_trades_in_other_quotes_or_without_price_make_no_candles(warehouse):
                               replace(factory.trade(block_time=START, mint=MINTS[2]), token_amount=Decimal(0))])
     refresh.refresh_incremental(warehouse)
     assert warehouse.execute("SELECT DISTINCT token FROM candles WHERE source = 'trades'").fetchall() == [(MINTS[0],)]
+
+
+def test_candle_order_key_sorts_as_time_signature_event_index_and_keeps_the_price(warehouse):
+    """The key behind open/close: its byte order is (block_time, signature byte-wise, event_index) order, also for a
+    signature that is a prefix of another, microsecond times and large event indexes; the price comes back exact."""
+    rng = random.Random(5)
+    alphabet = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+    rows = []
+    for _ in range(400):
+        signature = "".join(rng.choice(alphabet) for _ in range(rng.choice((1, 2, 3, 88))))
+        rows.append((START + timedelta(microseconds=rng.choice((0, 1, 999_999, 1_000_000, 86_400_000_001))),
+                     signature, rng.choice((0, 1, 9, 10, 2_147_483_647)),
+                     Decimal(rng.choice(("1E-18", "0.000000312500000", "12345678901234567890.5", "7", "7.000")))))
+    rows += [(START, "abc", 1, Decimal("1")), (START, "abcd", 0, Decimal("2")), (START, "ab", 5, Decimal("3"))]
+    keyed = warehouse.execute(
+        """SELECT t.block_time, t.signature, t.event_index, t.price, candle_order_key_price(k.key)
+           FROM unnest(%s::timestamptz[], %s::text[], %s::int[], %s::numeric[]) AS t(block_time, signature,
+                                                                                     event_index, price)
+           CROSS JOIN LATERAL (SELECT candle_order_key(t.block_time, t.signature, t.event_index, t.price)
+                                      COLLATE "C" AS key) k
+           ORDER BY k.key""", [list(column) for column in zip(*rows, strict=True)]).fetchall()
+    expected = sorted(rows, key=lambda r: (r[0], r[1].encode(), r[2]))
+    assert [r[:3] for r in keyed] == [r[:3] for r in expected]
+    assert all(r[3] == r[4] and str(r[3]) == str(r[4]) for r in keyed)

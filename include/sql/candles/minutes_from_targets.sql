@@ -1,16 +1,15 @@
--- 1m candles of the targeted (token, minute) buckets, each read through the (mint, block_time) index.
--- Open and close are the first and last trade in (block_time, signature, event_index) order; signatures compare
--- byte-wise (COLLATE "C"), whatever the database's collation.
+-- 1m candles of the targeted (token, minute) buckets, each read through the (mint, block_time) index. Open and close
+-- are the first and last trade in (block_time, signature, event_index) order: min() and max() of trades.candle_key
+-- (migration 0010), which is NULL for trades that make no candles.
 INSERT INTO _candle_new_1m (token, bucket_start, open, high, low, close, volume, volume_quote, trade_count, vwap)
-SELECT t.token, t.bucket_start, s.open, s.high, s.low, s.close, s.volume, s.volume_quote, s.trade_count,
-       s.volume_quote / s.volume
+SELECT t.token, t.bucket_start, candle_order_key_price(s.first_key), s.high, s.low, candle_order_key_price(s.last_key),
+       s.volume, s.volume_quote, s.trade_count, s.volume_quote / s.volume
 FROM _candle_targets_1m t
 CROSS JOIN LATERAL (
-    SELECT (array_agg(tr.price ORDER BY tr.block_time, tr.signature COLLATE "C", tr.event_index))[1] AS open,
+    SELECT min(tr.candle_key) AS first_key,
            max(tr.price) AS high,
            min(tr.price) AS low,
-           (array_agg(tr.price ORDER BY tr.block_time DESC, tr.signature COLLATE "C" DESC, tr.event_index DESC))[1]
-               AS close,
+           max(tr.candle_key) AS last_key,
            sum(tr.token_amount) AS volume,
            sum(tr.quote_amount) AS volume_quote,
            count(*) AS trade_count
@@ -19,6 +18,6 @@ CROSS JOIN LATERAL (
     -- prefer the block_time index and filter out every other token's trades of that minute
     WHERE (tr.mint, tr.block_time) >= (t.token, t.bucket_start)
       AND (tr.mint, tr.block_time) < (t.token, t.bucket_start + interval '1 minute')
-      AND tr.quote_mint = %(quote_mint)s AND tr.price > 0 AND tr.token_amount > 0
+      AND tr.candle_key IS NOT NULL
 ) s
 WHERE s.trade_count > 0

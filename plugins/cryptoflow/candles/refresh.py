@@ -14,8 +14,9 @@ from 5m, 6h from 1h, 24h from 6h). Open and close are the first and last trade i
 event_index) order, VWAP is quote volume / base volume. The result does not depend on which way, or in how many
 steps, the trades came in: an incremental refresh ends exactly where a full rebuild does (tested).
 
-Only trades quoted in ``quote_mint`` (wrapped SOL) with a positive price and token amount make candles, so prices
-are in SOL per token. Refreshes take an advisory lock: concurrent runs (a backfill next to the schedule) queue.
+Only trades quoted in wrapped SOL with a positive price and token amount make candles, so prices are in SOL per
+token; those trades carry ``trades.candle_key`` (migration 0010), whose min and max are the open and close trades.
+Refreshes take an advisory lock: concurrent runs (a backfill next to the schedule) queue.
 """
 
 from __future__ import annotations
@@ -182,7 +183,7 @@ def _refresh(conn: psycopg.Connection, result: RefreshResult, prepare, *, dag_id
     return result
 
 
-def refresh_incremental(conn: psycopg.Connection, *, quote_mint: str = WSOL_MINT, dag_id: str | None = None,
+def refresh_incremental(conn: psycopg.Connection, *, dag_id: str | None = None,
                         run_id: str | None = None) -> RefreshResult:
     """Recompute the buckets of every trade inserted, changed or deleted since the last refresh."""
     result = RefreshResult(mode="incremental")
@@ -192,20 +193,20 @@ def refresh_incremental(conn: psycopg.Connection, *, quote_mint: str = WSOL_MINT
         result.dirty_rows, result.minutes = cur.fetchone()
         if result.minutes:
             cur.execute("ANALYZE _candle_targets_1m")
-            _timed(cur, result, "1m compute", _statement("minutes_from_targets"), {"quote_mint": quote_mint})
+            _timed(cur, result, "1m compute", _statement("minutes_from_targets"))
 
     return _refresh(conn, result, prepare, dag_id=dag_id, run_id=run_id)
 
 
-def rebuild_range(conn: psycopg.Connection, start: datetime, end: datetime, *, quote_mint: str = WSOL_MINT,
-                  dag_id: str | None = None, run_id: str | None = None) -> RefreshResult:
+def rebuild_range(conn: psycopg.Connection, start: datetime, end: datetime, *, dag_id: str | None = None,
+                  run_id: str | None = None) -> RefreshResult:
     """Recompute every 1m bucket of ``[start, end)`` (widened to whole minutes) and the coarser buckets around them."""
     if start.tzinfo is None or end.tzinfo is None:
         raise ValueError("rebuild_range needs time-zone aware bounds")
     if end <= start:
         raise ValueError(f"empty range [{start}, {end})")
     result = RefreshResult(mode="range", range_start=_floor_minute(start), range_end=_ceil_minute(end))
-    params = {"range_start": result.range_start, "range_end": result.range_end, "quote_mint": quote_mint}
+    params = {"range_start": result.range_start, "range_end": result.range_end}
 
     def prepare(cur: psycopg.Cursor) -> None:
         _timed(cur, result, "consume", _statement("range_consume_dirty"), params)
