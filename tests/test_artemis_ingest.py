@@ -383,7 +383,7 @@ def _dag():
 
 def test_dag_shape():
     dag = _dag()
-    assert [t.task_id for t in dag.tasks] == ["ingest_metrics"]
+    assert [t.task_id for t in dag.tasks] == ["ingest_metrics", "check_metrics"]
     assert dag.catchup is True and dag.max_active_runs == 2
     assert dag.start_date == dt.datetime(2026, 11, 1, tzinfo=UTC)
     assert dag.timetable.expression == "5 0 * * *"
@@ -417,8 +417,8 @@ def test_dag_without_key_skips(warehouse, airflow_db, replay_server, artemis_con
     artemis_conn(password="")
     demo.register_demo(replay_server, today=TODAY)
     dr = _dag().test(logical_date=dt.datetime(2026, 11, 21, 0, 5, tzinfo=UTC))
-    (ti,) = dr.get_task_instances()
-    assert ti.state == "skipped"
+    states = {ti.task_id: ti.state for ti in dr.get_task_instances()}
+    assert states == {"ingest_metrics": "skipped", "check_metrics": "skipped"}
     assert replay_server.requests == []
     status, error = warehouse.execute("SELECT status, error FROM pulls").fetchone()
     assert status == "skipped" and "ARTEMIS_API_KEY" in error

@@ -35,8 +35,9 @@ def test_dag_shape():
     assert dag.timetable.expression == "*/5 * * * *"
     assert dag.catchup is True and dag.start_date == datetime(2026, 11, 20, tzinfo=UTC)
     assert dag.max_active_runs == 1
-    [task] = dag.tasks
-    assert task.task_id == "ingest_ohlcv"
+    assert [t.task_id for t in dag.tasks] == ["ingest_ohlcv", "check_ohlcv"]
+    task = dag.task_dict["ingest_ohlcv"]
+    assert dag.task_dict["check_ohlcv"].upstream_task_ids == {"ingest_ohlcv"}   # data-quality checks after the load
     assert task.retries == 2
     assert task.max_active_tis_per_dag == 1   # one at a time, backfills included: the rate limit is per account
     assert "BIRDEYE_API_KEY" in dag.doc_md
@@ -89,8 +90,10 @@ def test_a_rejected_key_fails_the_task_once_and_alerts_without_the_key(dag_env, 
     dr = load_dag().test(logical_date=LOGICAL_DATE)
 
     assert dr.state == "failed"
-    [ti] = dr.get_task_instances()
+    tis = {ti.task_id: ti for ti in dr.get_task_instances()}
+    ti = tis["ingest_ohlcv"]
     assert ti.state == "failed" and ti.try_number == 1            # no Airflow retry
+    assert tis["check_ohlcv"].state == "upstream_failed"         # nothing to check, no second alert
     assert len(ohlcv_requests(replay_server)) == 1                # no HTTP retry either
     [alert] = [r for r in replay_server.requests if r.path == "/alerts"]
     text = alert.json()["text"]
@@ -104,8 +107,8 @@ def test_without_a_key_the_task_is_skipped(dag_env, warehouse, replay_server, mo
 
     dr = load_dag().test(logical_date=LOGICAL_DATE)
 
-    [ti] = dr.get_task_instances()
-    assert ti.state == "skipped"
+    states = {ti.task_id: ti.state for ti in dr.get_task_instances()}
+    assert states == {"ingest_ohlcv": "skipped", "check_ohlcv": "skipped"}   # a skipped load is not a failed check
     assert ohlcv_requests(replay_server) == []
     status, error = warehouse.execute("SELECT status, error FROM pulls").fetchone()
     assert status == "skipped" and "BIRDEYE_API_KEY" in error

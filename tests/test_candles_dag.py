@@ -50,7 +50,8 @@ def test_schedule_is_the_trades_asset_or_every_five_minutes(dag):
     assert dag.default_args["retries"] >= 2 and dag.default_args["on_failure_callback"] is not None
     serialized = DagSerialization.from_dict(DagSerialization.to_dict(dag))
     assert serialized.timetable.periodic   # so backfills of date ranges are allowed
-    assert {t.task_id for t in dag.tasks} == {"refresh_candles", "check_candles", "reconcile_with_birdeye"}
+    assert {t.task_id for t in dag.tasks} == {"refresh_candles", "check_candles", "reconcile_with_birdeye",
+                                             "quality_checks"}
 
 
 def test_scheduled_run_rebuilds_its_interval_and_the_change_log(dag, warehouse, airflow_db):
@@ -77,7 +78,8 @@ def test_asset_triggered_run_without_interval_refreshes_incrementally(dag, wareh
     assert warehouse.execute("SELECT mode FROM candle_refreshes").fetchall() == [("incremental",)]
     assert_matches_pandas(warehouse)
     states = {ti.task_id: ti.state for ti in run.get_task_instances()}
-    assert states == {"refresh_candles": "success", "check_candles": "success", "reconcile_with_birdeye": "skipped"}
+    assert states == {"refresh_candles": "success", "check_candles": "success", "reconcile_with_birdeye": "skipped",
+                      "quality_checks": "skipped"}   # no interval to check: the scheduled runs check theirs
 
 
 def test_rebuild_of_a_range_by_params(dag, warehouse, airflow_db):

@@ -58,7 +58,8 @@ def test_dag_run_for_yesterday_and_its_rerun(warehouse, replay_server, llama_con
     assert dr.state == "success"
     assert (dr.data_interval_start, dr.data_interval_end) == (end - DAY, end)
     assert {ti.task_id: ti.state for ti in dr.get_task_instances()} == {
-        f"ingest_{n}": "success" for n in ("catalog", "pools", "pool_history", "contract_mappings", "entity_map")}
+        **{f"ingest_{n}": "success" for n in ("catalog", "pools", "pool_history", "contract_mappings", "entity_map")},
+        **{f"check_{n}": "success" for n in ("catalog", "pools", "pool_history")}}
     yesterday = (end - DAY).date()
 
     # catalog

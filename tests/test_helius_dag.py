@@ -39,8 +39,9 @@ def test_dag_shape():
     dag = load_dag()
     assert dag.catchup and dag.max_active_runs == 1 and dag.start_date.tzinfo is not None
     assert dag.timetable.expression == "*/5 * * * *"
-    (task,) = dag.tasks
-    assert task.task_id == "ingest_transactions" and task.retries >= 2 and "helius" in dag.tags
+    assert [t.task_id for t in dag.tasks] == ["ingest_transactions", "check_transactions"]
+    task = dag.task_dict["ingest_transactions"]
+    assert task.retries >= 2 and "helius" in dag.tags
 
 
 @pytest.mark.slow
@@ -80,8 +81,8 @@ def test_dag_test_without_key_skips(airflow_db, warehouse, replay_server, monkey
     set_connection(monkeypatch, replay_server, password=None)
     monkeypatch.delenv("HELIUS_API_KEY", raising=False)
     dr = load_dag().test(logical_date=END + timedelta(minutes=5))
-    (ti,) = dr.get_task_instances()
-    assert ti.state == "skipped"
+    states = {ti.task_id: ti.state for ti in dr.get_task_instances()}
+    assert states == {"ingest_transactions": "skipped", "check_transactions": "skipped"}
     assert warehouse.execute("SELECT status, error FROM pulls").fetchone()[0] == "skipped"
     assert "HELIUS_API_KEY" in warehouse.execute("SELECT error FROM pulls").fetchone()[0]
     assert replay_server.requests == []

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -19,6 +20,58 @@ log = logging.getLogger(__name__)
 SLACK_CONN_ID = "alerts_slack"
 WEBHOOK_CONN_ID = "alerts_webhook"
 SMTP_CONN_ID = "smtp_default"
+CONFIG_SECTION = "cryptoflow"
+_DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+
+
+def config_variable(option: str) -> str:
+    """The environment variable that sets ``[cryptoflow] <option>``."""
+    return f"AIRFLOW__{CONFIG_SECTION.upper()}__{option.upper()}"
+
+
+def configured(option: str) -> str | None:
+    """``[cryptoflow] <option>`` from the environment (``AIRFLOW__CRYPTOFLOW__<OPTION>``) or ``airflow.cfg``; None
+    when unset. Reads no database and no Variable, so DAG files may use it while they are parsed."""
+    from airflow.sdk import conf
+
+    value = conf.get(CONFIG_SECTION, option.lower(), fallback=None)
+    return value.strip() if value and value.strip() else None
+
+
+def parse_duration(text: str, option: str) -> timedelta:
+    """``20`` (minutes), ``90s``, ``20m``, ``2h``, ``1d``, ``1h30m``: a positive duration, or a ValueError naming the
+    setting."""
+    value = text.strip().lower().replace(" ", "")
+    match = _DURATION.fullmatch(value)
+    if value.isdigit():
+        duration = timedelta(minutes=int(value))
+    elif value and match:
+        days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
+        duration = timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+    else:
+        duration = None
+    if not duration:
+        raise ValueError(
+            f"{config_variable(option)}={text!r} is not a positive duration: give minutes (20) or a number with a "
+            f"unit (90s, 20m, 2h, 1d, 1h30m). Set it in the environment or as {option.lower()} in the "
+            f"[{CONFIG_SECTION}] section of airflow.cfg.")
+    return duration
+
+
+def configured_duration(option: str, default: timedelta | None, *, allow_off: bool = False) -> timedelta | None:
+    """A duration setting, ``default`` when unset; ``off`` gives None where ``allow_off``."""
+    value = configured(option)
+    if value is None:
+        return default
+    if allow_off and value.lower() in ("off", "none", "disabled"):
+        return None
+    return parse_duration(value, option)
+
+
+def configured_deadline(dag_id: str, default: timedelta) -> timedelta:
+    """How long a run of ``dag_id`` may take before it is late: ``AIRFLOW__CRYPTOFLOW__DEADLINE_<DAG_ID>`` (or
+    ``deadline_<dag_id>`` in ``[cryptoflow]`` of airflow.cfg), else ``default``."""
+    return configured_duration(f"deadline_{dag_id}", default)
 
 
 @dataclass
@@ -104,6 +157,12 @@ def _what_to_do(exc: BaseException | None) -> str:
                "later. Backfills pick the interval up once it succeeds."
     if name in ("OperationalError", "InterfaceError"):
         return "the warehouse database was unreachable: check PostgreSQL, then clear the task."
+    if name == "DataQualityCheckFailed":
+        return "a data-quality check failed on the rows named in the error (all results: check_results): fix the " \
+               "data or what loaded it as the error says, then clear this check task (not retried: a re-run finds " \
+               "the same rows). A threshold that is wrong goes in the Variable cryptoflow_checks."
+    if name == "CheckConfigError":
+        return "the Variable cryptoflow_checks is wrong: fix it as the error says (Admin > Variables), clear the task."
     return "read the log, fix the cause, then clear the task to re-run this interval (re-runs are safe)."
 
 
@@ -127,6 +186,13 @@ def task_failure_alert(context: dict) -> None:
         },
         action=_what_to_do(exc),
     )
+    source = getattr(context.get("task"), "source", None)
+    if type(exc).__name__ == "ApiKeyRejected" and source:
+        from cryptoflow.watchdog import page_rejected_key
+
+        # one page per rejected key (an incident), not one per failing task
+        if page_rejected_key(source, getattr(context.get("task"), "dataset", None), alert):
+            return
     send_alert(alert)
 
 
@@ -154,9 +220,15 @@ async def deadline_missed_alert(dag_label: str = "", expected_within: str = "", 
 
 
 def deadline_alert(after: timedelta, dag_label: str = ""):
-    """The DAG's deadline (Airflow 3's replacement for SLAs): alert when a run is not done ``after`` it was queued."""
+    """The DAG's deadline (Airflow 3's replacement for SLAs): alert when a run is not done ``after`` it was queued.
+
+    ``dag_label`` is the DAG id; ``AIRFLOW__CRYPTOFLOW__DEADLINE_<DAG_ID>`` overrides ``after`` (see
+    ``configured_deadline``), read when the DAG file is parsed.
+    """
     from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference
 
+    if dag_label:
+        after = configured_deadline(dag_label, after)
     return DeadlineAlert(
         reference=DeadlineReference.DAGRUN_QUEUED_AT,
         interval=after,

@@ -68,12 +68,17 @@ def build_ingest_dag(
     """One ``ingest_<dataset>`` task per dataset of ``source``, each for the run's data interval.
 
     ``outlets`` maps a dataset to the Airflow Assets its task updates (e.g. ``trades``, which triggers ``candles``).
+    A dataset with data-quality checks (``cryptoflow.checks``) gets ``check_<dataset>`` after its ingest task: it
+    runs when the ingest succeeded, and is skipped with it (no API key) or not run when it failed.
     """
+    from cryptoflow.checks import DataQualityCheckOperator, has_checks
     from cryptoflow.operators import IngestDatasetOperator
 
     with build_dag(dag_id=dag_id, cron=cron, start_date=start_date, doc_md=doc_md, tags=[source, *tags],
                    deadline_after=deadline_after, max_active_runs=max_active_runs, **kwargs) as dag:
         for name in datasets:
-            IngestDatasetOperator(task_id=f"ingest_{name}", source=source, dataset=name,
-                                  outlets=(outlets or {}).get(name, []))
+            ingest = IngestDatasetOperator(task_id=f"ingest_{name}", source=source, dataset=name,
+                                           outlets=(outlets or {}).get(name, []))
+            if has_checks(source, name):
+                ingest >> DataQualityCheckOperator(task_id=f"check_{name}", source=source, dataset=name)
     return dag

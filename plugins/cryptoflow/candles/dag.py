@@ -8,6 +8,7 @@ from airflow.sdk import DAG, AssetOrTimeSchedule, CronDataIntervalTimetable, Par
 
 from cryptoflow.alerts import deadline_alert
 from cryptoflow.candles.assets import TRADES
+from cryptoflow.checks import DataQualityCheckOperator
 from cryptoflow.dag_factory import DEFAULT_ARGS
 
 PARAMS = {
@@ -68,4 +69,6 @@ def build_candles_dag(*, dag_id: str, cron: str, start_date: datetime, doc_md: s
         refreshed = refresh_candles()
         check_candles(refreshed)
         refreshed >> reconcile_with_birdeye()
+        # the data-quality checks of the interval's derived candles (cryptoflow.checks); skipped without an interval
+        refreshed >> DataQualityCheckOperator(task_id="quality_checks", source="trades", dataset="candles")
     return dag

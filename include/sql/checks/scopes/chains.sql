@@ -1,0 +1,3 @@
+-- The DefiLlama chain catalog as the last daily run left it (it holds the present, not a history).
+SELECT slug, name, tvl
+FROM chains
