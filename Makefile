@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed-stamp
 REPLAY_PORT ?= 8765
 REPLAY_WS_PORT ?= 8766
 
-.PHONY: help install run stop demo test migrate lint bench backfill lock clean
+.PHONY: help install run stop demo test browser migrate lint bench backfill lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -45,8 +45,17 @@ demo: $(STAMP) ## `make run` against the bundled replay server: offline, no API 
 	scripts/airflow.sh start
 	scripts/stream.sh start
 
-test: $(STAMP) ## set up and run the whole test suite (throwaway PostgreSQL, replay server)
+test: $(STAMP) browser ## set up and run the whole test suite (throwaway PostgreSQL, replay server, headless chromium)
 	$(PY) -m pytest
+
+browser: ## install Debian's chromium + chromedriver for the browser test (as root with apt-get; else it is skipped)
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing chromium and chromium-driver (Debian packages) for tests/test_browser_demo.py"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null \
+	    || { echo "error: apt-get could not install chromium chromium-driver"; exit 2; }; \
+	else echo "note: no chromium/chromedriver and no way to install them (needs root and apt-get):" \
+	  "tests/test_browser_demo.py will be skipped"; fi
 
 migrate: $(STAMP) ## apply pending warehouse migrations (idempotent)
 	$(PY) scripts/devenv.py setup
@@ -60,7 +69,7 @@ bench: $(STAMP) ## loader and candle throughput, printed and written to .bench/r
 
 backfill: $(STAMP) ## backfill DAG=<dag_id> FROM=<date> TO=<date> through the running scheduler
 	@test -n "$(DAG)" -a -n "$(FROM)" -a -n "$(TO)" || { echo "usage: make backfill DAG=<dag_id> FROM=YYYY-MM-DD TO=YYYY-MM-DD"; exit 2; }
-	source .local/airflow.env && $(VENV)/bin/airflow dags unpause $(DAG) && \
+	source $${CRYPTOFLOW_LOCAL:-.local}/airflow.env && $(VENV)/bin/airflow dags unpause $(DAG) && \
 	  $(VENV)/bin/airflow backfill create --dag-id $(DAG) --from-date $(FROM) --to-date $(TO) --reprocess-behavior failed
 
 lock: ## regenerate requirements.lock from requirements.txt in a clean virtualenv

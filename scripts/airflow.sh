@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
-LOCAL="$ROOT/.local"
+LOCAL="${CRYPTOFLOW_LOCAL:-$ROOT/.local}"   # overridable: the browser test runs its own stack
 # shellcheck disable=SC1091
 source "$LOCAL/airflow.env"
 export PATH="$ROOT/.venv/bin:$PATH"

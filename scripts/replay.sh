@@ -2,7 +2,7 @@
 # Start or stop the demo replay server (every source's recorded data) in the background for `make demo`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-LOCAL=.local
+LOCAL="${CRYPTOFLOW_LOCAL:-$PWD/.local}"
 PIDFILE=$LOCAL/replay.pid
 LOG=$LOCAL/replay.log
 mkdir -p "$LOCAL"
@@ -14,7 +14,7 @@ case "${1:-}" in
       echo "replay server already running (pid $(cat "$PIDFILE"))"; exit 0
     fi
     .venv/bin/python scripts/devenv.py check-port "$port" "demo replay server"
-    AIRFLOW_HOME="$PWD/.local/airflow" AIRFLOW__CORE__LOAD_EXAMPLES=False PYTHONPATH=plugins setsid nohup .venv/bin/python -m cryptoflow.replay --demo --port "$port" >"$LOG" 2>&1 </dev/null &
+    AIRFLOW_HOME="$LOCAL/airflow" AIRFLOW__CORE__LOAD_EXAMPLES=False PYTHONPATH=plugins setsid nohup .venv/bin/python -m cryptoflow.replay --demo --port "$port" >"$LOG" 2>&1 </dev/null &
     echo $! >"$PIDFILE"
     for _ in $(seq 1 30); do
       curl -fsS "http://127.0.0.1:$port/__replay/health" >/dev/null 2>&1 && { echo "replay server on http://127.0.0.1:$port (log $LOG)"; exit 0; }

@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
-LOCAL="$ROOT/.local"
+LOCAL="${CRYPTOFLOW_LOCAL:-$ROOT/.local}"
 mkdir -p "$LOCAL"
 
 running() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
@@ -24,7 +24,7 @@ case "${1:-}" in
     running "$LOCAL/stream.pid" && { echo "trade stream already running"; exit 0; }
     setsid nohup .venv/bin/python -m cryptoflow.stream >"$LOCAL/trade-stream.log" 2>&1 </dev/null &
     echo $! >"$LOCAL/stream.pid"
-    echo "trade stream started (log: .local/trade-stream.log)" ;;
+    echo "trade stream started (log: $LOCAL/trade-stream.log)" ;;
   stop) stop_pid "$LOCAL/stream.pid" ;;
   replay-start)
     running "$LOCAL/ws-replay.pid" && exit 0
