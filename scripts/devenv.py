@@ -20,8 +20,9 @@ sys.path.insert(0, str(ROOT / "plugins"))
 from cryptoflow.connections import EnvFileError, build_connections, parse_env_file  # noqa: E402
 from cryptoflow.local_postgres import LocalPostgres, LocalPostgresError, port_is_free  # noqa: E402
 
-LOCAL = ROOT / ".local"
-ENV_FILE = ROOT / ".env"
+# Overridable so a second stack (the browser test's) can run beside a developer's `make run`.
+LOCAL = Path(os.environ.get("CRYPTOFLOW_LOCAL") or ROOT / ".local").resolve()
+ENV_FILE = Path(os.environ.get("CRYPTOFLOW_ENV_FILE") or ROOT / ".env")
 AIRFLOW_ENV = LOCAL / "airflow.env"
 
 
@@ -39,6 +40,12 @@ def load_settings() -> dict[str, str]:
     except EnvFileError as exc:
         fail(f"{exc}. Fix that line of .env (or delete .env to start again from .env.example).")
     raise AssertionError
+
+
+def passthrough_settings(settings: dict[str, str]) -> dict[str, str]:
+    """Airflow and cryptoflow settings written in .env (``AIRFLOW__SECTION__KEY``, e.g. deadlines and watchdog
+    thresholds in ``AIRFLOW__CRYPTOFLOW__*``, and ``CRYPTOFLOW_*``), exported as they are."""
+    return {k: v for k, v in settings.items() if k.startswith(("AIRFLOW__", "CRYPTOFLOW_"))}
 
 
 def cluster(settings: dict[str, str]) -> LocalPostgres:
@@ -98,6 +105,9 @@ def setup(demo_url: str | None, demo_ws_url: str | None = None) -> None:
     }
     for conn_id, value in build_connections(settings, pg.dsn("warehouse")).items():
         env[f"AIRFLOW_CONN_{conn_id.upper()}"] = value
+    # maintenance_weekly's `airflow db clean` (tasks do not get the metadata DB's address from Airflow)
+    env["AIRFLOW_CONN_AIRFLOW_METADATA_DB"] = pg.dsn("airflow")
+    env.update(passthrough_settings(settings))
     LOCAL.mkdir(exist_ok=True)
     (LOCAL / "airflow").mkdir(exist_ok=True)
     AIRFLOW_ENV.write_text("".join(f"export {k}={shlex.quote(v)}\n" for k, v in env.items()))

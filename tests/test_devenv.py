@@ -45,3 +45,17 @@ def test_missing_postgres_binaries_say_how_to_install(monkeypatch):
     monkeypatch.setattr(local_postgres.glob, "glob", lambda pattern: [])
     with pytest.raises(LocalPostgresError, match="apt-get install postgresql.*docker compose"):
         local_postgres.find_pg_bindir()
+
+
+def test_airflow_and_cryptoflow_settings_in_env_file_are_exported(tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("devenv", Path(__file__).parents[1] / "scripts" / "devenv.py")
+    devenv = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(devenv)
+    env = tmp_path / ".env"
+    env.write_text("HELIUS_API_KEY=abc\nAIRFLOW__CRYPTOFLOW__DEADLINE_BIRDEYE_5MIN=25m\n"
+                   "CRYPTOFLOW_RETENTION_PULLS_DAYS=90\nAIRFLOW_PORT=8081\n")
+    assert devenv.passthrough_settings(parse_env_file(env)) == {
+        "AIRFLOW__CRYPTOFLOW__DEADLINE_BIRDEYE_5MIN": "25m", "CRYPTOFLOW_RETENTION_PULLS_DAYS": "90"}

@@ -1,1 +1,0 @@
-DELETE FROM rejected_records WHERE rejected_at < %(cutoff)s
