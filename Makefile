@@ -9,6 +9,7 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed-stamp
 REPLAY_PORT ?= 8765
 REPLAY_WS_PORT ?= 8766
+REPROCESS ?= failed
 
 .PHONY: help install run stop demo test browser migrate lint bench backfill lock clean
 
@@ -67,10 +68,10 @@ lint: $(STAMP) ## ruff, including Airflow's AIR rules
 bench: $(STAMP) ## loader and candle throughput, printed and written to .bench/results.json
 	$(PY) -m bench
 
-backfill: $(STAMP) ## backfill DAG=<dag_id> FROM=<date> TO=<date> through the running scheduler
+backfill: $(STAMP) ## backfill DAG=<dag_id> FROM=<date> TO=<date> [REPROCESS=none|failed|completed]
 	@test -n "$(DAG)" -a -n "$(FROM)" -a -n "$(TO)" || { echo "usage: make backfill DAG=<dag_id> FROM=YYYY-MM-DD TO=YYYY-MM-DD"; exit 2; }
 	source $${CRYPTOFLOW_LOCAL:-.local}/airflow.env && $(VENV)/bin/airflow dags unpause $(DAG) && \
-	  $(VENV)/bin/airflow backfill create --dag-id $(DAG) --from-date $(FROM) --to-date $(TO) --reprocess-behavior failed
+	  $(VENV)/bin/airflow backfill create --dag-id $(DAG) --from-date $(FROM) --to-date $(TO) --reprocess-behavior $(REPROCESS)
 
 lock: ## regenerate requirements.lock from requirements.txt in a clean virtualenv
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 
 import psycopg
@@ -21,7 +20,8 @@ from cryptoflow.candles.tasks import parse_moment
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m cryptoflow.candles", description=__doc__.splitlines()[0])
-    parser.add_argument("--dsn", help="warehouse DSN (default: $WAREHOUSE_DSN or the Airflow connection 'warehouse')")
+    parser.add_argument("--dsn", help="warehouse DSN (default: $WAREHOUSE_DSN, $AIRFLOW_CONN_WAREHOUSE, what "
+                                      "`make run` set up, or the Airflow connection 'warehouse')")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("refresh", help="recompute the buckets in the change log")
     rebuild = sub.add_parser("rebuild", help="recompute every bucket of a range")
@@ -30,12 +30,14 @@ def main(argv: list[str] | None = None) -> int:
     rebuild.add_argument("--all", action="store_true", help="the whole time range of the trades")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    dsn = args.dsn or os.environ.get("WAREHOUSE_DSN")
-    if not dsn:
-        from cryptoflow.migrate import warehouse_dsn
+    from cryptoflow.query import WarehouseError, resolve_dsn
 
-        dsn = warehouse_dsn()
-    with psycopg.connect(dsn) as conn:
+    try:
+        dsn = resolve_dsn(args.dsn)
+    except WarehouseError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    with psycopg.connect(dsn.value) as conn:
         if args.command == "refresh":
             result = refresh.refresh_incremental(conn)
         elif args.all:
