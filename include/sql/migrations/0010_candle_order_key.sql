@@ -22,3 +22,8 @@ ALTER TABLE trades ADD COLUMN candle_key text COLLATE "C" GENERATED ALWAYS AS (
     CASE WHEN quote_mint = 'So11111111111111111111111111111111111111112' AND price > 0 AND token_amount > 0
          THEN candle_order_key(block_time, signature, event_index, price) END
 ) STORED;
+
+-- How many (token, minute) buckets trades hold: without it the planner guesses far too many for the rebuild's
+-- GROUP BY and sorts the whole table (5x slower at 10M trades) instead of hashing the buckets.
+CREATE STATISTICS trades_mint_minute (ndistinct)
+    ON mint, date_bin('1 minute', block_time, timestamptz '1970-01-01 00:00:00+00') FROM trades;
