@@ -10,7 +10,9 @@ Every 5 minutes, as of the run's interval end (it is about the present, so no ca
 * an API key was rejected.
 
 Each condition is an incident in `alert_incidents`: one message when it opens, none while it stays open, one when it
-resolves. Thresholds: `AIRFLOW__CRYPTOFLOW__*` settings, see the README, "Alerts and what to do".
+resolves. Late runs (the DAGs' deadline alerts) are incidents too, opened by the deadline callback: the watchdog
+resolves one once no run of that DAG missed its deadline for an hour (or two of its intervals).
+Thresholds: `AIRFLOW__CRYPTOFLOW__*` settings, see the README, "Alerts and what to do".
 """
 
 from datetime import UTC, datetime, timedelta

@@ -459,6 +459,130 @@ def test_defillama_catalog_tvl_cannot_be_negative(warehouse):
     assert chains.status == FAIL and chains.sample == [{"slug": "op-mainnet", "name": "OP Mainnet", "tvl": -2}]
 
 
+def test_defillama_catalog_protocol_tvl_cannot_be_negative(warehouse):
+    warehouse.execute("INSERT INTO protocols (slug, name, tvl) VALUES ('aave', 'Aave', 1e10), ('lido', 'Lido', 0)")
+    report = check(warehouse, "defillama", "catalog", interval=(NOV(19), NOV(20)))
+    assert result(report, "non_negative", "protocols").status == PASS
+    warehouse.execute("UPDATE protocols SET tvl = -7 WHERE slug = 'lido'")
+    protocols = result(check(warehouse, "defillama", "catalog", interval=(NOV(19), NOV(20))), "non_negative",
+                       "protocols")
+    assert protocols.status == FAIL and protocols.sample == [{"slug": "lido", "name": "Lido", "tvl": -7}]
+
+
+def snapshot(conn, pool, day, tvl, endpoint="chart", volume=None):
+    conn.execute("""INSERT INTO pool_daily_snapshots (pool, day, tvl_usd, volume_usd_1d, snapshot_at, from_endpoint)
+                    VALUES (%s, %s, %s, %s, %s, %s)""",
+                 (pool, NOV(day).date(), tvl, volume, NOV(day, 23, 59), endpoint))
+
+
+def test_defillama_pools_tvl_and_volumes_cannot_be_negative(warehouse):
+    day = (NOV(19), NOV(20))
+    warehouse.execute("""INSERT INTO pools (pool, chain, project, tvl_usd, volume_usd_1d, volume_usd_7d)
+                         VALUES ('p1', 'Ethereum', 'lido', 100, 5, 30), ('p2', 'Solana', 'orca', 0, NULL, NULL)""")
+    snapshot(warehouse, "p1", 19, 100, endpoint="pools", volume=5)
+    snapshot(warehouse, "p1", 18, -1, endpoint="pools")                  # another day's: another run's
+    snapshot(warehouse, "p2", 19, -1, endpoint="chart")                  # the history's: pool_history checks it
+    report = check(warehouse, "defillama", "pools", interval=day)
+    assert {(r.name, r.table, r.status) for r in report.results} == {
+        ("non_negative", "pools", PASS), ("non_negative", "pool_daily_snapshots", PASS)}
+
+    warehouse.execute("UPDATE pools SET volume_usd_7d = -3 WHERE pool = 'p2'")
+    warehouse.execute("UPDATE pool_daily_snapshots SET volume_usd_1d = -2 WHERE pool = 'p1' AND day = '2026-11-19'")
+    report = check(warehouse, "defillama", "pools", interval=day)
+    pools, snapshots = result(report, "non_negative", "pools"), result(report, "non_negative", "pool_daily_snapshots")
+    assert pools.status == FAIL and [r["pool"] for r in pools.sample] == ["p2"]
+    assert snapshots.status == FAIL and [(r["pool"], r["day"]) for r in snapshots.sample] == [("p1", "2026-11-19")]
+
+
+def test_defillama_pool_history_checks(warehouse):
+    day = (NOV(19), NOV(20))                        # the run (re)loads the history of 11-17, 11-18 and 11-19
+    for d in (15, 16, 17, 18, 19):
+        snapshot(warehouse, "p1", d, 1000 + d)
+    pull(warehouse, "defillama", "pool_history", interval=day, fetched=3)
+    report = check(warehouse, "defillama", "pool_history", interval=day)
+    assert {r.name: r.status for r in report.results} == {
+        "freshness": PASS, "row_count": PASS, "non_negative": PASS, "jumps": PASS}
+
+    warehouse.execute("UPDATE pool_daily_snapshots SET tvl_usd = -5 WHERE day = '2026-11-17'")
+    warehouse.execute("UPDATE pool_daily_snapshots SET tvl_usd = 90000 WHERE day = '2026-11-18'")
+    report = check(warehouse, "defillama", "pool_history", interval=day)
+    assert result(report, "non_negative").status == FAIL
+    assert [r["day"] for r in result(report, "non_negative").sample] == ["2026-11-17"]
+    jumps = result(report, "jumps")
+    assert jumps.status == WARN and [(r["at"], r["ratio"]) for r in jumps.sample] == [
+        ("2026-11-19T23:59:00+00:00", 88.32)]       # -5 -> 90000 is not a ratio; 90000 -> 1019 is
+
+    warehouse.execute("DELETE FROM pool_daily_snapshots WHERE day >= '2026-11-16'")   # the history stopped
+    report = check(warehouse, "defillama", "pool_history", interval=day)
+    assert result(report, "freshness").status == FAIL and result(report, "row_count").status == FAIL
+    assert result(report, "freshness").sample[0]["newest"] == "2026-11-15T23:59:00+00:00"
+
+
+def test_the_checks_of_a_five_minute_interval_read_its_rows_not_the_tables(warehouse):
+    """Checks run every 5 minutes against tables that keep years of rows: each must reach the interval's rows
+    through an index (and freshness the newest row before the interval end), not scan the table."""
+    from cryptoflow.checks import _values, compose
+    from tests.query_cost import rows_read
+
+    warehouse.execute("""INSERT INTO wallet_transactions (signature, slot, block_time, type, source, fee, fee_payer,
+                                                          tracked_addresses)
+                         SELECT 'tx' || n, n, %(end)s - n * interval '30 seconds', 'SWAP', 'JUPITER', 1, 'p',
+                                ARRAY['w']
+                         FROM generate_series(1, 6000) n""", {"end": END})        # two days, 10 in the interval
+    warehouse.execute("""INSERT INTO trades (signature, event_index, source, block_time, trader, mint, side,
+                                             token_amount, quote_mint, quote_amount, price)
+                         SELECT 'tx' || n, 0, 'helius', %(end)s - n * interval '30 seconds', 'w', %(mint)s, 'buy',
+                                10, %(sol)s, 1, 0.1
+                         FROM generate_series(1, 6000) n""", {"end": END, "mint": JUP, "sol": WSOL})
+    for k in range(3000):
+        pull(warehouse, "helius", "transactions", interval=(START - (k + 1) * 5 * MIN, END - (k + 1) * 5 * MIN))
+    warehouse.execute("UPDATE pulls SET started_at = interval_end + interval '10 seconds'")
+    pull(warehouse, "helius", "transactions", fetched=10)                          # this interval's, just now
+    for table in ("wallet_transactions", "trades", "pulls"):
+        warehouse.execute(f"ANALYZE {table}")
+
+    spec = dataset_checks("helius", "transactions")
+    params = spec.params(warehouse)
+    for c in spec.checks:
+        values = _values(c, dict(c.settings), params, spec.window(START, END), (START, END), ("helius", "transactions"))
+        read = rows_read(warehouse, compose(c), values)
+        assert read["wallet_transactions"] <= 12 and read["trades"] <= 12 and read["pulls"] <= 5, (c.name, read)
+    assert {r.status for r in check(warehouse, "helius", "transactions").results} == {PASS}
+
+
+def test_candle_checks_read_the_interval_s_candles_not_a_day_per_token(warehouse):
+    """Per 5-minute run, the candle checks read the candles the interval closes (freshness its horizon, jumps the
+    margin before it) through the primary key, not a day of candles per token and interval."""
+    from cryptoflow.checks import _values, compose
+    from tests.query_cost import rows_read
+
+    for source, token, interval, step in (("birdeye", SOL, "1m", 1), ("birdeye", SOL, "5m", 5),
+                                          ("birdeye", SOL, "15m", 15), ("birdeye", SOL, "1h", 60),
+                                          ("birdeye", JUP, "1m", 1), ("birdeye", JUP, "5m", 5),
+                                          ("trades", JUP, "1m", 1), ("trades", JUP, "5m", 5),
+                                          ("trades", JUP, "1h", 60), ("trades", JUP, "6h", 360),
+                                          ("trades", JUP, "24h", 1440)):
+        warehouse.execute("""INSERT INTO candles (source, token, interval, bucket_start, open, high, low, close,
+                                                  volume, volume_quote)
+                             SELECT %s, %s, %s, b, 1, 1.1, 0.9, 1.05, 10, 1
+                             FROM generate_series(%s::timestamptz - interval '3 days', %s, %s * interval '1 minute') b
+                             WHERE b + %s * interval '1 minute' <= %s""",
+                          (source, token, interval, END, END, step, step, END))
+    factory = TradeFactory(seed=9)
+    insert_trades(warehouse, [same_price(factory, START + timedelta(seconds=s)) for s in (5, 65)])
+    warehouse.execute("DELETE FROM candles_dirty")
+    warehouse.execute("ANALYZE candles")
+
+    most = {("birdeye", "freshness"): 1000, ("birdeye", "jumps"): 3600, ("trades", "jumps"): 1800}
+    for source, dataset in (("birdeye", "ohlcv"), ("trades", "candles")):
+        spec = dataset_checks(source, dataset)
+        params = spec.params(warehouse)
+        for c in spec.checks:
+            values = _values(c, dict(c.settings), params, spec.window(START, END), (START, END), (source, dataset))
+            read = rows_read(warehouse, compose(c), values)["candles"]
+            assert read <= most.get((source, c.name), 20), (source, c.name, read)
+
+
 def test_contract_mappings_have_no_checks():
     assert dataset_checks("defillama", "contract_mappings") is None
     assert dataset_checks("defillama", "entity_map") is None

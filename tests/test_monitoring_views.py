@@ -172,3 +172,47 @@ def test_sync_status_keeps_its_columns(warehouse):
     assert columns == ["source", "dataset", "last_status", "dag_id", "last_run_id", "last_started_at",
                        "last_finished_at", "last_error", "last_loaded_interval_end", "last_success_at",
                        "stale_after", "stale"]
+
+
+def test_newest_data_reads_one_row_per_series_not_the_tables(warehouse):
+    """The page reads v_newest_data on every load: it must cost index probes per series, not scans of metrics,
+    candles and trades (which hold years of rows)."""
+    from tests.query_cost import rows_read
+
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    warehouse.execute("""INSERT INTO metrics (source, asset, metric, ts, value)
+                         SELECT s, a, 'TVL', %s + n * interval '1 hour', n
+                         FROM unnest(ARRAY['defillama', 'artemis']) s, unnest(ARRAY['eth', 'sol', 'aave']) a,
+                              generate_series(1, 1000) n""", (start,))
+    warehouse.execute("""INSERT INTO candles (source, token, interval, bucket_start, open, high, low, close)
+                         SELECT s, t, '1m', %s + n * interval '1 minute', 1, 1, 1, 1
+                         FROM unnest(ARRAY['birdeye', 'trades']) s, unnest(ARRAY['mintA', 'mintB']) t,
+                              generate_series(1, 1500) n""", (start,))
+    warehouse.execute("""INSERT INTO trades (signature, event_index, source, block_time, mint, side, token_amount,
+                                             quote_mint, quote_amount)
+                         SELECT s || n, 0, s, %s + n * interval '1 second', 'm', 'buy', 1, 'q', 1
+                         FROM unnest(ARRAY['helius', 'pumpportal']) s, generate_series(1, 3000) n""", (start,))
+    warehouse.execute("""INSERT INTO wallet_transactions (signature, slot, block_time, type, source, fee, fee_payer,
+                                                          tracked_addresses)
+                         SELECT 'tx' || n, n, %s + n * interval '1 minute', 'SWAP', 'JUPITER', 1, 'p', ARRAY['w']
+                         FROM generate_series(1, 3000) n""", (start,))
+    warehouse.execute("""INSERT INTO pool_daily_snapshots (pool, day, snapshot_at, from_endpoint)
+                         SELECT 'p' || k, date '2026-01-01' + n, now(), 'pools'
+                         FROM generate_series(1, 10) k, generate_series(1, 300) n""")
+    for table in ("metrics", "candles", "trades", "wallet_transactions", "pool_daily_snapshots"):
+        warehouse.execute(f"ANALYZE {table}")
+
+    newest = {(r[0], r[1]): r[2] for r in warehouse.execute("SELECT * FROM v_newest_data")}
+    hours, minutes, seconds = (lambda n: start + timedelta(hours=n), lambda n: start + timedelta(minutes=n),
+                               lambda n: start + timedelta(seconds=n))
+    assert newest == {
+        ("metrics", "defillama"): hours(1000), ("metrics", "artemis"): hours(1000),
+        ("candles", "birdeye"): minutes(1500), ("candles", "trades"): minutes(1500),
+        ("trades", "helius"): seconds(3000), ("trades", "pumpportal"): seconds(3000),
+        ("wallet_transactions", "helius"): minutes(3000),
+        ("pool_daily_snapshots", "defillama"): datetime(2026, 10, 28, tzinfo=UTC),
+    }
+    read = rows_read(warehouse, "SELECT * FROM v_data_freshness")
+    # 6 metric series, 4 candle series, 2 trade sources: a probe or two each
+    assert read["metrics"] <= 2 * 6 and read["candles"] <= 2 * 4 and read["trades"] <= 2 * 2, read
+    assert read["wallet_transactions"] <= 1 and read["pool_daily_snapshots"] <= 1, read

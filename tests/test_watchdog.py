@@ -178,6 +178,32 @@ def test_the_trade_stream_pages_when_it_writes_no_trades(warehouse, alert_webhoo
     assert [m["kind"] for m in received(alert_webhook)] == ["source_silent", "source_silent_resolved"]
 
 
+def test_a_long_silent_stream_costs_a_bounded_look_back_not_a_scan_of_trades(warehouse, alert_webhook):
+    from cryptoflow.paths import read_sql
+    from tests.query_cost import rows_read
+
+    warehouse.execute("""INSERT INTO stream_status (stream, started_at, state, updated_at)
+                         VALUES ('pumpportal', %s, 'connected', %s)""", (T0 - timedelta(days=3), T0))
+    add_stream_trade(warehouse, T0 - timedelta(days=2), 1)          # its last trade, two days ago
+    warehouse.execute("""INSERT INTO trades (signature, event_index, source, block_time, mint, side, token_amount,
+                                             quote_mint, quote_amount, ingested_at)
+                         SELECT 'h' || n, 0, 'helius', t, 'Mint111', 'buy', 1, 'q', 1, t
+                         FROM generate_series(1, 4000) n, LATERAL (SELECT %s - n * interval '1 minute' AS t) x""",
+                      (T0,))                                         # Helius kept writing meanwhile
+    warehouse.execute("ANALYZE trades")
+
+    evaluate(warehouse, T0)
+    [msg] = received(alert_webhook)
+    assert msg["title"] == "cryptoflow: source silent: trade_stream"
+    assert msg["fields"]["Last delivered"] == \
+        "nothing in the 1 h before 2026-11-20 10:00:00 UTC (not looked further back)"
+
+    read = rows_read(warehouse, read_sql("watchdog/stream_activity.sql"), {
+        "stream": "pumpportal", "trade_sources": ["pumpportal", "pumpfun"], "as_of": T0,
+        "since": T0 - timedelta(hours=1)})
+    assert read["trades"] <= 61, read                                # the last hour's trades at most
+
+
 # -- API error rate -----------------------------------------------------------------------------------------------
 def test_api_error_rate_above_ten_percent_pages_once_and_resolves(warehouse, alert_webhook):
     birdeye_pull(warehouse, T0 - minutes(10), api_calls=2, http_errors=1)          # 1 of 2: too few calls to judge
@@ -297,6 +323,79 @@ def test_a_key_that_worked_again_does_not_silence_a_new_rejection_without_the_wa
     assert watchdog.page_rejected_key("birdeye", "ohlcv", Alert(title="again", fields={}))
     assert [m["kind"] for m in received(alert_webhook)] == ["task_failed", "api_key_rejected_resolved",
                                                            "task_failed"]
+
+
+# -- late runs (deadline alerts) ------------------------------------------------------------------------------------
+def miss_deadline(dag_id: str, interval_end: datetime, every: timedelta = minutes(5)) -> None:
+    """What the triggerer does when a run of ``dag_id`` misses its deadline: run the DAG's deadline callback."""
+    import asyncio
+
+    from airflow.triggers.callback import CallbackTrigger
+
+    from cryptoflow.alerts import deadline_alert
+
+    callback = deadline_alert(minutes(15), dag_label=dag_id).callback
+    trigger = CallbackTrigger(callback_path=callback.path, callback_kwargs={**callback.kwargs, "context": {
+        "dag_run": {"dag_id": dag_id, "dag_run_id": f"scheduled__{interval_end.isoformat()}", "state": "queued",
+                    "data_interval_start": (interval_end - every).isoformat(),
+                    "data_interval_end": interval_end.isoformat()},
+        "deadline": {"id": "x", "deadline_time": (interval_end + minutes(15)).isoformat()}}})
+
+    async def collect():
+        return [event async for event in trigger.run()]
+
+    assert asyncio.run(collect())[-1].payload["state"] == "success"
+
+
+def test_late_runs_of_a_stuck_dag_page_once_then_resolve(warehouse, alert_webhook):
+    for k in range(4):                                    # a stuck 5-minute DAG: every run misses its deadline
+        miss_deadline("helius_5min", T0 + minutes(5 * k))
+    [page] = received(alert_webhook)
+    assert page["kind"] == "deadline_missed" and page["title"] == "cryptoflow: run late: helius_5min"
+    assert page["fields"]["Run"] == "scheduled__2026-11-20T10:00:00+00:00"
+    assert page["fields"]["Incident"].startswith("#")
+    assert page["fields"]["Not paged again"].startswith("later runs of helius_5min that miss their deadline, until "
+                                                        "none has for 1 h")
+    [(subject, _opened, last_late, resolved, occurrences, sent, by)] = incident_rows(warehouse, "deadline_missed")
+    assert (subject, resolved, occurrences, sent, by) == ("helius_5min", None, 4, 1, "deadline")
+
+    evaluate(warehouse, last_late + minutes(30))          # no late run for 30 minutes: not yet over
+    assert len(received(alert_webhook)) == 1
+    evaluate(warehouse, last_late + minutes(65))          # an hour on time: resolved
+    [_, resolved_msg] = received(alert_webhook)
+    assert resolved_msg["kind"] == "deadline_missed_resolved"
+    assert resolved_msg["title"] == "cryptoflow: resolved: run late: helius_5min"
+    assert "no run missed its deadline since" in resolved_msg["fields"]["Now"]
+
+    miss_deadline("helius_5min", T0 + timedelta(days=1))  # late again later: a new incident, a new page
+    miss_deadline("birdeye_5min", T0 + timedelta(days=1))  # another DAG: its own incident
+    assert [(m["kind"], m["fields"].get("DAG")) for m in received(alert_webhook)] == [
+        ("deadline_missed", "helius_5min"), ("deadline_missed_resolved", None), ("deadline_missed", "helius_5min"),
+        ("deadline_missed", "birdeye_5min")]
+
+
+def test_a_late_hourly_dag_stays_one_incident_between_its_runs(warehouse, alert_webhook):
+    miss_deadline("defillama_hourly", T0, every=timedelta(hours=1))
+    [(*_, last_late, _resolved, _occ, _sent, _by)] = incident_rows(warehouse, "deadline_missed")
+    evaluate(warehouse, last_late + minutes(65))          # its next run is not due yet: still open (two intervals)
+    miss_deadline("defillama_hourly", T0 + timedelta(hours=1), every=timedelta(hours=1))
+    assert [m["kind"] for m in received(alert_webhook)] == ["deadline_missed"]
+
+
+def test_an_old_deadline_incident_does_not_silence_a_late_run_without_the_watchdog(warehouse, alert_webhook):
+    miss_deadline("candles", T0)
+    warehouse.execute("UPDATE alert_incidents SET opened_at = opened_at - interval '3 hours', "
+                      "last_seen_at = last_seen_at - interval '3 hours'")   # the watchdog is paused since
+    miss_deadline("candles", T0 + minutes(5))
+    assert [m["kind"] for m in received(alert_webhook)] == ["deadline_missed", "deadline_missed_resolved",
+                                                           "deadline_missed"]
+
+
+def test_a_late_run_still_pages_when_the_incident_store_is_unreachable(alert_webhook, monkeypatch):
+    monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE", "postgresql://nobody@127.0.0.1:1/warehouse")
+    miss_deadline("helius_5min", T0)
+    [page] = received(alert_webhook)
+    assert page["kind"] == "deadline_missed" and "Incident" not in page["fields"]
 
 
 # -- incidents ----------------------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import asyncio
 import logging
 import re
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from cryptoflow.secrets import redact_text
@@ -216,7 +216,23 @@ async def deadline_missed_alert(dag_label: str = "", expected_within: str = "", 
                "pool is saturated, a running task means a slow API (see pulls latency), a failed task has its own "
                "alert.",
     )
+    dag_id = dag_run.get("dag_id") or dag_label
+    if dag_id:
+        from cryptoflow.watchdog import page_late_run
+
+        # one page per stuck DAG (an incident), not one per late run
+        if await asyncio.to_thread(page_late_run, dag_id, alert, interval=_interval_length(dag_run),
+                                   run_id=dag_run.get("dag_run_id")):
+            return
     await asyncio.to_thread(send_alert, alert)
+
+
+def _interval_length(dag_run: dict) -> timedelta | None:
+    try:
+        start, end = (datetime.fromisoformat(str(dag_run[k])) for k in ("data_interval_start", "data_interval_end"))
+    except (KeyError, TypeError, ValueError):
+        return None
+    return end - start if end > start else None
 
 
 def deadline_alert(after: timedelta, dag_label: str = ""):

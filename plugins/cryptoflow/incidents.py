@@ -27,7 +27,8 @@ log = logging.getLogger(__name__)
 SOURCE_SILENT = "source_silent"
 API_ERROR_RATE = "api_error_rate"
 API_KEY_REJECTED = "api_key_rejected"
-KINDS = (SOURCE_SILENT, API_ERROR_RATE, API_KEY_REJECTED)
+DEADLINE_MISSED = "deadline_missed"
+KINDS = (SOURCE_SILENT, API_ERROR_RATE, API_KEY_REJECTED, DEADLINE_MISSED)
 
 Sender = Callable[[Alert], list[str]]
 

@@ -10,6 +10,8 @@ one moment (the watchdog DAG run's interval end), each de-duplicated as an incid
 * **API key rejected**: a dataset's latest pull that says anything about the key failed with ``ApiKeyRejected``. A
   later pull with API calls that succeeds (the key works) or skips (no key any more) clears it. A failing task with a
   rejected key opens the same incident (``page_rejected_key``), so five failing tasks page once.
+* **run late**: opened by the DAGs' deadline callbacks (``page_late_run``), so a stuck 5-minute DAG pages once, not
+  for every late run; the watchdog resolves it once no run of the DAG was late for ``late_quiet_period``.
 
 Thresholds are ``[cryptoflow]`` settings (``AIRFLOW__CRYPTOFLOW__<OPTION>``): see ``Settings.from_config`` and the
 README, "Alerts and what to do".
@@ -26,7 +28,7 @@ import psycopg
 
 from cryptoflow import incidents
 from cryptoflow.alerts import Alert, config_variable, configured, configured_duration, send_alert
-from cryptoflow.incidents import API_ERROR_RATE, API_KEY_REJECTED, SOURCE_SILENT, Outcome, Sender
+from cryptoflow.incidents import API_ERROR_RATE, API_KEY_REJECTED, DEADLINE_MISSED, SOURCE_SILENT, Outcome, Sender
 from cryptoflow.paths import read_sql
 from cryptoflow.secrets import redact_text
 from cryptoflow.warehouse import as_jsonb
@@ -37,6 +39,7 @@ RUNBOOK = "README, 'Alerts and what to do'"
 STREAM = "pumpportal"                            # stream_status.stream of the live trade stream
 STREAM_TRADE_SOURCES = ("pumpportal", "pumpfun")  # trades.source of the trades it delivers
 EVALUATIONS_KEPT = timedelta(days=7)
+STREAM_LOOKBACK = timedelta(hours=1)             # at least this far back for the stream's newest trade
 
 
 @dataclass(frozen=True)
@@ -82,18 +85,20 @@ class Settings:
     error_rate_min_calls: int = 20
     error_rate_window: timedelta = timedelta(hours=1)
     key_lookback: timedelta = timedelta(days=7)
+    late_quiet_after: timedelta = timedelta(hours=1)   # at least; two of the DAG's intervals when longer
 
     @classmethod
     def from_config(cls) -> Settings:
         """The defaults, overridden by ``[cryptoflow]`` options (``AIRFLOW__CRYPTOFLOW__<OPTION>``):
         ``silent_after_<feed>`` (a duration, or ``off``), ``error_rate_threshold`` (0.10), ``error_rate_min_calls``
-        (20), ``error_rate_window`` (1h)."""
+        (20), ``error_rate_window`` (1h), ``late_quiet_after`` (1h)."""
         return cls(
             silent_after={f.name: configured_duration(f"silent_after_{f.name}", f.silent_after, allow_off=True)
                           for f in FEEDS},
             error_rate_threshold=_configured_number("error_rate_threshold", 0.10, float, 0.0, 1.0),
             error_rate_min_calls=_configured_number("error_rate_min_calls", 20, int, 1),
             error_rate_window=configured_duration("error_rate_window", timedelta(hours=1)),
+            late_quiet_after=configured_duration("late_quiet_after", timedelta(hours=1)),
         )
 
 
@@ -138,10 +143,13 @@ def silent_feeds(conn: psycopg.Connection, as_of: datetime, settings: Settings) 
     for feed in FEEDS:
         threshold = settings.silent_after.get(feed.name, feed.silent_after)
         variable = config_variable(f"silent_after_{feed.name}")
+        looked_back_to = None
         if feed.stream:
+            looked_back_to = as_of - max(3 * (threshold or feed.silent_after), STREAM_LOOKBACK)
             has_run, state, started_at, heartbeat_at, last_produced = conn.execute(
                 read_sql("watchdog/stream_activity.sql"),
-                {"stream": STREAM, "trade_sources": list(STREAM_TRADE_SOURCES), "as_of": as_of}).fetchone()
+                {"stream": STREAM, "trade_sources": list(STREAM_TRADE_SOURCES), "as_of": as_of,
+                 "since": looked_back_to}).fetchone()
             first_seen = started_at if has_run else None
             not_configured = False
             latest = f"stream {state}, last heartbeat {_fmt(heartbeat_at)}" if has_run else None
@@ -165,15 +173,19 @@ def silent_feeds(conn: psycopg.Connection, as_of: datetime, settings: Settings) 
                                     f"{feed.source}: no API key configured, its latest run skipped: {latest}",
                                     details=details))
             continue
-        since = last_produced or first_seen
+        looked_only_since = not last_produced and looked_back_to is not None and first_seen < looked_back_to
+        since = last_produced or (looked_back_to if looked_only_since else first_seen)
         silent_for = max(as_of - since, timedelta(0))
         details["silent_for_s"] = silent_for.total_seconds()
         if last_produced:
             produced = f"{_fmt(last_produced)}, {human(silent_for)} before {_fmt(as_of)}"
+        elif looked_only_since:
+            produced = f"nothing in the {human(silent_for)} before {_fmt(as_of)} (not looked further back)"
         else:
             produced = f"never since its first run at {_fmt(first_seen)} ({human(silent_for)} before {_fmt(as_of)})"
         active = silent_for > threshold
-        summary = (f"{feed.name} delivered nothing for {human(silent_for)} (threshold {human(threshold)})" if active
+        summary = (f"{feed.name} delivered nothing for {'at least ' if looked_only_since else ''}{human(silent_for)} "
+                   f"(threshold {human(threshold)})" if active
                    else f"{feed.name} delivered records {human(silent_for)} before {_fmt(as_of)}")
         findings.append(Finding(
             SOURCE_SILENT, feed.name, active, "silent" if active else "producing", summary,
@@ -225,15 +237,43 @@ def rejected_keys(conn: psycopg.Connection, as_of: datetime, settings: Settings)
     return findings
 
 
+def late_quiet_period(details: dict | None, settings: Settings) -> timedelta:
+    """How long runs of a DAG must stay on time before its deadline incident resolves: ``late_quiet_after``, or two
+    of the DAG's data intervals when that is longer (a stuck hourly DAG is late once an hour, and is not resolved
+    in between)."""
+    interval_s = (details or {}).get("interval_s")
+    return max(settings.late_quiet_after, 2 * timedelta(seconds=interval_s)) if interval_s else \
+        settings.late_quiet_after
+
+
+def late_runs(conn: psycopg.Connection, as_of: datetime, settings: Settings) -> list[Finding]:
+    """The open deadline incidents (opened by the deadline callbacks, see ``page_late_run``): still active while a
+    run of the DAG missed its deadline within the quiet period, resolved after that."""
+    findings = []
+    rows = conn.execute("SELECT subject, last_seen_at, details FROM alert_incidents "
+                        "WHERE kind = %s AND resolved_at IS NULL ORDER BY subject", (DEADLINE_MISSED,))
+    for dag_id, last_late, details in rows:
+        quiet = late_quiet_period(details, settings)
+        since = max(as_of - last_late, timedelta(0))
+        active = since <= quiet
+        summary = (f"{dag_id}: a run missed its deadline {human(since)} before {_fmt(as_of)}" if active else
+                   f"{dag_id}: no run missed its deadline since {_fmt(last_late)} ({human(since)}; resolved after "
+                   f"{human(quiet)} without one)")
+        findings.append(Finding(DEADLINE_MISSED, dag_id, active, "late" if active else "on_time", summary,
+                                details={"last_late_at": last_late, "quiet_s": quiet.total_seconds()}))
+    return findings
+
+
 def evaluate(conn: psycopg.Connection, as_of: datetime, settings: Settings | None = None) -> list[Finding]:
     """Every condition, as of ``as_of`` (read-only)."""
     settings = settings or Settings()
     return [*silent_feeds(conn, as_of, settings), *api_error_rates(conn, as_of, settings),
-            *rejected_keys(conn, as_of, settings)]
+            *rejected_keys(conn, as_of, settings), *late_runs(conn, as_of, settings)]
 
 
 # -- messages -------------------------------------------------------------------------------------------------------
-TITLES = {SOURCE_SILENT: "source silent", API_ERROR_RATE: "API error rate high", API_KEY_REJECTED: "API key rejected"}
+TITLES = {SOURCE_SILENT: "source silent", API_ERROR_RATE: "API error rate high", API_KEY_REJECTED: "API key rejected",
+          DEADLINE_MISSED: "run late"}
 
 
 def key_setting(source: str) -> str:
@@ -276,6 +316,8 @@ def apply(conn: psycopg.Connection, findings: list[Finding], as_of: datetime, *,
     """Open, continue or resolve the incident of every finding; page on opening and resolution only."""
     outcomes = []
     for finding in findings:
+        if finding.active and finding.kind == DEADLINE_MISSED:
+            continue    # seen by the deadline callbacks (page_late_run); the watchdog only resolves it
         if finding.active:
             outcome = incidents.observe(conn, kind=finding.kind, subject=finding.subject, at=as_of,
                                         alert=opening_alert(finding), opened_by="watchdog",
@@ -367,6 +409,42 @@ def page_rejected_key(source: str, dataset: str | None, alert: Alert, *, send: S
     except Exception as exc:  # noqa: BLE001 - the page must not be lost to a bookkeeping problem
         log.error("incident bookkeeping for %s failed (%s: %s)%s", source, type(exc).__name__, redact_text(exc),
                   "" if sent else "; paging without it")
+        return bool(sent)
+
+
+def page_late_run(dag_id: str, alert: Alert, *, interval: timedelta | None = None, run_id: str | None = None,
+                  send: Sender = send_alert, settings: Settings | None = None) -> bool:
+    """A run of ``dag_id`` missed its deadline: page through the DAG's deadline incident, so a stuck 5-minute DAG
+    pages once, not once per run. The watchdog resolves it when no run was late for the quiet period
+    (``late_quiet_period``). False when the incident store cannot be used: the caller pages as usual."""
+    from cryptoflow import warehouse
+
+    settings = settings or Settings.from_config()
+    now = datetime.now(UTC)
+    details = {"dag_id": dag_id, "run_id": run_id, "interval_s": interval.total_seconds() if interval else None}
+    quiet = late_quiet_period(details, settings)
+    sent = []
+
+    def tracking_send(a: Alert) -> list[str]:
+        sent.append(a)
+        return send(a)
+
+    try:
+        with warehouse.connect() as conn:
+            conn.autocommit = True
+            # the watchdog resolves these; without it, an incident from long ago must not silence this run
+            for finding in late_runs(conn, now, settings):
+                if finding.subject == dag_id and not finding.active:
+                    incidents.resolve(conn, kind=DEADLINE_MISSED, subject=dag_id, at=now,
+                                      alert_for=lambda _incident, f=finding: resolved_alert(f), send=send)
+            alert.fields["Not paged again"] = (f"later runs of {dag_id} that miss their deadline, until none has for "
+                                               f"{human(quiet)} (the watchdog then sends 'resolved')")
+            incidents.observe(conn, kind=DEADLINE_MISSED, subject=dag_id, at=now, alert=alert, opened_by="deadline",
+                              details=details, send=tracking_send)
+        return True
+    except Exception as exc:  # noqa: BLE001 - the page must not be lost to a bookkeeping problem
+        log.error("incident bookkeeping for late runs of %s failed (%s: %s)%s", dag_id, type(exc).__name__,
+                  redact_text(exc), "" if sent else "; paging without it")
         return bool(sent)
 
 

@@ -11,6 +11,7 @@ pulled AS (
     FROM pulls
     WHERE source = %(pull_source)s AND dataset = %(pull_dataset)s AND status = 'success'
       AND interval_start = %(interval_start)s AND interval_end = %(interval_end)s
+      AND started_at >= %(interval_start)s   -- a pull starts after its interval did: a short range of the index
     ORDER BY id DESC
     LIMIT 1
 )
