@@ -72,6 +72,8 @@ def test_dag_policy(dagbag, path):
     from airflow.sdk import CronDataIntervalTimetable
     from airflow.serialization.serialized_objects import DagSerialization
 
+    from cryptoflow.alerts import task_success_resolve
+
     for dag in dags_in(dagbag, path):
         DagSerialization.to_dict(dag)
         assert dag.tags and "cryptoflow" in dag.tags
@@ -82,6 +84,8 @@ def test_dag_policy(dagbag, path):
             assert task.owner and task.owner != "airflow", f"{task.task_id} has no owner"
             assert task.retries >= 2, f"{task.task_id} retries {task.retries}"
             assert task.on_failure_callback, f"{task.task_id} has no failure alert"
+            assert task_success_resolve in (task.on_success_callback or []), \
+                f"{task.task_id} does not resolve its failure incident"
         timetable = dag.timetable
         if dag.dag_id != "candles":
             assert isinstance(timetable, CronDataIntervalTimetable), "scheduled DAGs use data intervals"

@@ -167,7 +167,8 @@ def _what_to_do(exc: BaseException | None) -> str:
 
 
 def task_failure_alert(context: dict) -> None:
-    """``on_failure_callback`` for every task (through ``default_args``)."""
+    """``on_failure_callback`` for every task (through ``default_args``): pages once per incident of the task
+    (``cryptoflow.task_incidents``), or of the source when its API key was rejected."""
     ti = context.get("ti") or context.get("task_instance")
     exc = context.get("exception")
     dag_run = context.get("dag_run")
@@ -193,7 +194,26 @@ def task_failure_alert(context: dict) -> None:
         # one page per rejected key (an incident), not one per failing task
         if page_rejected_key(source, getattr(context.get("task"), "dataset", None), alert):
             return
-    send_alert(alert)
+        send_alert(alert)
+        return
+    from cryptoflow.task_incidents import page_failure
+
+    # one page per failing task (an incident), not one per failed run
+    if not page_failure(context, alert):
+        send_alert(alert)
+
+
+def task_success_resolve(context: dict) -> None:
+    """``on_success_callback`` for every task (through ``default_args``): resolves the task's failure incident, if
+    one is open, with a "resolved" message. Never raises: a bookkeeping problem must not touch the task."""
+    try:
+        from cryptoflow.task_incidents import resolve_on_success
+
+        resolve_on_success(context)
+    except Exception as exc:  # noqa: BLE001
+        ti = context.get("ti") or context.get("task_instance")
+        log.warning("could not resolve the failure incident of %s.%s (%s: %s)", getattr(ti, "dag_id", "?"),
+                    getattr(ti, "task_id", "?"), type(exc).__name__, redact_text(exc))
 
 
 async def deadline_missed_alert(dag_label: str = "", expected_within: str = "", context: dict | None = None,

@@ -8,7 +8,7 @@ from typing import Any
 
 from airflow.sdk import DAG, CronDataIntervalTimetable
 
-from cryptoflow.alerts import deadline_alert, task_failure_alert
+from cryptoflow.alerts import deadline_alert, task_failure_alert, task_success_resolve
 
 OWNER = "data-platform"
 
@@ -19,6 +19,7 @@ DEFAULT_ARGS: dict[str, Any] = {
     "retry_exponential_backoff": True,
     "max_retry_delay": timedelta(minutes=10),
     "on_failure_callback": task_failure_alert,
+    "on_success_callback": task_success_resolve,   # resolves the failure incident
 }
 
 

@@ -28,7 +28,8 @@ SOURCE_SILENT = "source_silent"
 API_ERROR_RATE = "api_error_rate"
 API_KEY_REJECTED = "api_key_rejected"
 DEADLINE_MISSED = "deadline_missed"
-KINDS = (SOURCE_SILENT, API_ERROR_RATE, API_KEY_REJECTED, DEADLINE_MISSED)
+TASK_FAILED = "task_failed"
+KINDS = (SOURCE_SILENT, API_ERROR_RATE, API_KEY_REJECTED, DEADLINE_MISSED, TASK_FAILED)
 
 Sender = Callable[[Alert], list[str]]
 
@@ -53,10 +54,13 @@ def _fmt(ts: datetime) -> str:
 
 
 def observe(conn: psycopg.Connection, *, kind: str, subject: str, at: datetime, alert: Alert, opened_by: str,
-            details: dict[str, Any] | None = None, send: Sender = send_alert) -> Outcome:
-    """The condition holds at ``at``: open its incident and page, or leave the open one quiet."""
+            details: dict[str, Any] | None = None, send: Sender = send_alert,
+            sql: str = "watchdog/incident_observe.sql") -> Outcome:
+    """The condition holds at ``at``: open its incident and page, or leave the open one quiet.
+
+    ``sql``: the statement that opens or updates the row (same parameters and columns as the default's)."""
     with conn.transaction(), conn.cursor() as cur:
-        row = cur.execute(read_sql("watchdog/incident_observe.sql"), {
+        row = cur.execute(read_sql(sql), {
             "kind": kind, "subject": subject, "at": at, "opened_by": opened_by,
             "message": redact_text(alert.text)[:4000], "details": as_jsonb(details or {})}).fetchone()
         incident_id, opened_at, _last_seen, occurrences, notified_at, opened = row
@@ -77,13 +81,15 @@ def observe(conn: psycopg.Connection, *, kind: str, subject: str, at: datetime, 
 
 
 def resolve(conn: psycopg.Connection, *, kind: str, subject: str, at: datetime, alert_for: Callable[[dict], Alert],
-            send: Sender = send_alert) -> Outcome | None:
+            send: Sender = send_alert, sql: str = "watchdog/incident_resolve.sql",
+            params: dict[str, Any] | None = None) -> Outcome | None:
     """The condition no longer holds at ``at``: resolve its open incident (if any) and say so where it paged.
 
-    ``alert_for`` builds the resolved message from the incident (``id``, ``opened_at``, ``occurrences``, ...)."""
+    ``alert_for`` builds the resolved message from the incident (``id``, ``opened_at``, ``occurrences``, ...).
+    ``sql`` and ``params``: another statement that resolves the row (same columns as the default's), with more
+    parameters."""
     with conn.transaction(), conn.cursor() as cur:
-        row = cur.execute(read_sql("watchdog/incident_resolve.sql"),
-                          {"kind": kind, "subject": subject, "at": at}).fetchone()
+        row = cur.execute(read_sql(sql), {"kind": kind, "subject": subject, "at": at, **(params or {})}).fetchone()
         if row is None:
             return None
         incident = dict(zip(("id", "opened_at", "last_seen_at", "occurrences", "notified_at"), row, strict=True))
