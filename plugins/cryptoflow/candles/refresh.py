@@ -145,6 +145,8 @@ def _write_levels(cur: psycopg.Cursor, result: RefreshResult) -> None:
                    _statement("rollup", **names, child_new=child["new"], child_targets=child["targets"]),
                    {"child": level.child, "width": level.width_sql, "inside_start": inside[0],
                     "inside_end": inside[1]})
+        # row counts for the joins against candles below: a few hundred rows take index lookups, not a candles scan
+        cur.execute(sql.SQL("ANALYZE {}").format(names["new"]))
         cur.execute(_statement("check_consistency", new=names["new"]))
         result.problems += [f"{r[0]} {level.name} {r[1]:%Y-%m-%d %H:%M} o={r[2]} h={r[3]} l={r[4]} c={r[5]} v={r[6]} "
                             f"n={r[7]}" for r in cur.fetchall()]
@@ -177,6 +179,10 @@ def _refresh(conn: psycopg.Connection, result: RefreshResult, prepare, *, dag_id
                VALUES (%s, %s, %s, %s, %s, clock_timestamp(), %s, %s, %s, %s)""",
             (result.mode, result.range_start, result.range_end, dag_id, run_id, result.dirty_rows, result.minutes,
              result.candles_written, result.candles_deleted))
+        if result.candles_written + result.candles_deleted > 20_000:
+            # a big rebuild changed the table a lot: without fresh statistics the next incremental refreshes scan
+            # candles instead of looking their buckets up (measured: their cost then grows with the history)
+            _timed(cur, result, "analyze", "ANALYZE candles")
     log.info("candles %s refresh%s: %d change-log rows, %d minute buckets, written %s, deleted %s in %.2fs",
              result.mode, f" [{result.range_start}, {result.range_end})" if result.range_start else "",
              result.dirty_rows, result.minutes, result.written, result.deleted, result.seconds)
