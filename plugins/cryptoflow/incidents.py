@@ -10,7 +10,9 @@ resolved message is sent only when the opening one went out.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -28,6 +30,7 @@ SOURCE_SILENT = "source_silent"
 API_ERROR_RATE = "api_error_rate"
 API_KEY_REJECTED = "api_key_rejected"
 DEADLINE_MISSED = "deadline_missed"
+STORE_CONNECT_TIMEOUT_S = 10     # a callback waits this long for the warehouse, then pages without it
 TASK_FAILED = "task_failed"
 KINDS = (SOURCE_SILENT, API_ERROR_RATE, API_KEY_REJECTED, DEADLINE_MISSED, TASK_FAILED)
 
@@ -111,3 +114,23 @@ def resolve(conn: psycopg.Connection, *, kind: str, subject: str, at: datetime, 
 def open_subjects(conn: psycopg.Connection, kind: str) -> set[str]:
     rows = conn.execute("SELECT subject FROM alert_incidents WHERE kind = %s AND resolved_at IS NULL", (kind,))
     return {r[0] for r in rows}
+
+
+@contextmanager
+def store() -> Iterator[psycopg.Connection]:
+    """An autocommit connection to the warehouse, given at most ``STORE_CONNECT_TIMEOUT_S`` to connect (unless the
+    connection's extra sets ``connect_timeout``): a callback must not hold a page for minutes on an unreachable
+    host."""
+    from cryptoflow import warehouse
+
+    set_timeout = "PGCONNECT_TIMEOUT" not in os.environ
+    if set_timeout:
+        os.environ["PGCONNECT_TIMEOUT"] = str(STORE_CONNECT_TIMEOUT_S)
+    try:
+        conn = warehouse.connect()
+    finally:
+        if set_timeout:
+            os.environ.pop("PGCONNECT_TIMEOUT", None)
+    with conn:
+        conn.autocommit = True
+        yield conn

@@ -26,13 +26,8 @@ no connection at all; when it asks, it is one UPDATE through the index of open i
 from __future__ import annotations
 
 import logging
-import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
-
-import psycopg
 
 from cryptoflow import incidents
 from cryptoflow.alerts import Alert, config_variable, configured_duration, send_alert
@@ -48,7 +43,6 @@ RESOLVE_SQL = "watchdog/task_failure_resolve.sql"
 EXPIRE_SQL = "watchdog/task_failure_expire.sql"
 REPAGE_AFTER_OPTION = "task_failure_repage_after"
 DEFAULT_REPAGE_AFTER = timedelta(hours=12)
-STORE_CONNECT_TIMEOUT_S = 10     # a callback waits this long for the warehouse, then pages without it
 _INCIDENT_FIELDS = ("Incident", "Not paged again", "Previous incident")
 
 
@@ -84,26 +78,6 @@ def repage_after() -> timedelta | None:
         return DEFAULT_REPAGE_AFTER
 
 
-@contextmanager
-def incident_store() -> Iterator[psycopg.Connection]:
-    """An autocommit connection to the warehouse, given at most ``STORE_CONNECT_TIMEOUT_S`` to connect (unless the
-    connection's extra sets ``connect_timeout``): a callback must not hold a page for minutes on an unreachable
-    host."""
-    from cryptoflow import warehouse
-
-    set_timeout = "PGCONNECT_TIMEOUT" not in os.environ
-    if set_timeout:
-        os.environ["PGCONNECT_TIMEOUT"] = str(STORE_CONNECT_TIMEOUT_S)
-    try:
-        conn = warehouse.connect()
-    finally:
-        if set_timeout:
-            os.environ.pop("PGCONNECT_TIMEOUT", None)
-    with conn:
-        conn.autocommit = True
-        yield conn
-
-
 # -- failure -------------------------------------------------------------------------------------------------------
 def page_failure(context: dict, alert: Alert, *, send: Sender = send_alert) -> bool:
     """A task failed for good: page ``alert`` through the task's incident (once while it is open). False when the
@@ -125,7 +99,7 @@ def page_failure(context: dict, alert: Alert, *, send: Sender = send_alert) -> b
         return send(a)
 
     try:
-        with incident_store() as conn:
+        with incidents.store() as conn:
             if quiet is not None:
                 expired = conn.execute(read_sql(EXPIRE_SQL), {"kind": TASK_FAILED, "subject": name, "at": now,
                                                               "repage_after": quiet}).fetchone()
@@ -189,7 +163,7 @@ def resolve_on_success(context: dict, *, send: Sender = send_alert) -> Outcome |
     name = subject(ti.dag_id, ti.task_id, backfill=_is_backfill(context))
     now = datetime.now(UTC)
     through = _utc(context.get("data_interval_end")) or now
-    with incident_store() as conn:
+    with incidents.store() as conn:
         return incidents.resolve(conn, kind=TASK_FAILED, subject=name, at=now,
                                  alert_for=lambda _incident: resolved_alert(context, name), send=send,
                                  sql=RESOLVE_SQL, params={"through": through})

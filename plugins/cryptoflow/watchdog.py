@@ -387,7 +387,6 @@ def run_task(data_interval_end: datetime | None, run_id: str | None) -> dict[str
 def page_rejected_key(source: str, dataset: str | None, alert: Alert, *, send: Sender = send_alert) -> bool:
     """A task failed because ``source`` rejected its API key: page through the source's incident, so the failing
     tasks of one rejected key page once. False when the incident store cannot be used: the caller pages as usual."""
-    from cryptoflow import warehouse
 
     now = datetime.now(UTC)
     sent = []
@@ -397,8 +396,7 @@ def page_rejected_key(source: str, dataset: str | None, alert: Alert, *, send: S
         return send(a)
 
     try:
-        with warehouse.connect() as conn:
-            conn.autocommit = True
+        with incidents.store() as conn:
             _close_if_key_worked_since(conn, source, dataset, send=send)
             alert.fields["Not paged again"] = (f"other tasks of {source} failing with this key, until a pull of "
                                                f"{source} gets through (the watchdog then sends 'resolved')")
@@ -417,7 +415,6 @@ def page_late_run(dag_id: str, alert: Alert, *, interval: timedelta | None = Non
     """A run of ``dag_id`` missed its deadline: page through the DAG's deadline incident, so a stuck 5-minute DAG
     pages once, not once per run. The watchdog resolves it when no run was late for the quiet period
     (``late_quiet_period``). False when the incident store cannot be used: the caller pages as usual."""
-    from cryptoflow import warehouse
 
     settings = settings or Settings.from_config()
     now = datetime.now(UTC)
@@ -430,8 +427,7 @@ def page_late_run(dag_id: str, alert: Alert, *, interval: timedelta | None = Non
         return send(a)
 
     try:
-        with warehouse.connect() as conn:
-            conn.autocommit = True
+        with incidents.store() as conn:
             # the watchdog resolves these; without it, an incident from long ago must not silence this run
             for finding in late_runs(conn, now, settings):
                 if finding.subject == dag_id and not finding.active:
