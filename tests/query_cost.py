@@ -15,6 +15,11 @@ def rows_read(conn, query, params: Any = None) -> Counter:
     with conn.transaction(force_rollback=True):
         explain = sql.SQL("EXPLAIN (ANALYZE, FORMAT JSON) ") + (sql.SQL(query) if isinstance(query, str) else query)
         [[plan]] = conn.execute(explain, params).fetchall()
+    return rows_in_plan(plan)
+
+
+def rows_in_plan(plan) -> Counter:
+    """Table name -> rows read, from the output of ``EXPLAIN (ANALYZE, FORMAT JSON)``."""
     plan = json.loads(plan) if isinstance(plan, str) else plan
     read: Counter = Counter()
 

@@ -4,6 +4,7 @@ against a full rebuild after random late, rewritten and deleted trades."""
 from __future__ import annotations
 
 import random
+from collections import Counter
 from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
@@ -84,7 +85,6 @@ def test_incremental_recomputes_only_the_touched_buckets(warehouse):
                               factory.trade(block_time=old + timedelta(hours=5), mint=MINTS[1])])
     result = refresh.refresh_incremental(warehouse)
     assert (result.dirty_rows, result.minutes) == (3, 2)   # one change-log row per INSERT statement
-    assert result.touched == (old.replace(second=0), old.replace(second=0) + timedelta(hours=5, minutes=1))
     after = dict(warehouse.execute(
         "SELECT token || interval || bucket_start, updated_at FROM candles WHERE source = 'trades'").fetchall())
     changed = {k for k in after if k not in before or before[k][1] != after[k]}
@@ -128,6 +128,47 @@ def test_rebuild_range_rebuilds_its_buckets_and_drops_emptied_ones(warehouse):
     assert refresh.refresh_incremental(warehouse).minutes == 0
     result = refresh.rebuild_range(warehouse, minute[1] - timedelta(minutes=2), minute[1] + timedelta(seconds=30))
     assert result.range_end == minute[1] + timedelta(minutes=1) and result.deleted["1m"] == 1
+    assert_matches_pandas(warehouse)
+
+
+def test_a_five_minute_rebuild_reads_its_own_candles_not_the_history(warehouse, monkeypatch):
+    """Every scheduled run rebuilds its 5 minutes: what that reads of candles and trades must not grow with the
+    history. Each writing statement runs under EXPLAIN ANALYZE (it still runs) and its scans' rows are summed."""
+    from tests.query_cost import rows_in_plan
+
+    insert_trades(warehouse, TradeFactory(seed=21, hours=30).batch(3000))
+    refresh.rebuild_all(warehouse)
+    # a long history: 200k derived 1m candles of other tokens on the days before
+    warehouse.execute("""INSERT INTO candles (source, token, interval, bucket_start, open, high, low, close, volume,
+                                              volume_quote, trade_count, vwap)
+                         SELECT 'trades', 'HistoryMint' || (g %% 40), '1m',
+                                %s - interval '1 minute' * (g / 40 + 1), 1, 1, 1, 1, 1, 1, 1, 1
+                         FROM generate_series(0, 199999) g""", (START,))
+    warehouse.execute("ANALYZE candles")
+    stored = warehouse.execute("SELECT count(*) FROM candles WHERE source = 'trades'").fetchone()[0]
+    window = (START + timedelta(hours=20, minutes=5), START + timedelta(hours=20, minutes=10))
+    in_window = warehouse.execute("""SELECT count(*) FROM trades WHERE block_time >= %s AND block_time < %s""",
+                                  window).fetchone()[0]
+    read: Counter = Counter()
+    execute = psycopg.Cursor.execute
+
+    def explained(cur, query, params=None, **kwargs):
+        text = query if isinstance(query, str) else query.as_string(cur)
+        statement = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--")).strip()
+        if statement.split()[0].upper() not in ("INSERT", "MERGE", "DELETE"):
+            return execute(cur, query, params, **kwargs)
+        execute(cur, "EXPLAIN (ANALYZE, FORMAT JSON) " + statement, params)
+        read.update(rows_in_plan(cur.fetchone()[0]))
+        return cur
+
+    monkeypatch.setattr(psycopg.Cursor, "execute", explained)
+    refresh.rebuild_range(warehouse, *window)
+    monkeypatch.undo()
+    assert stored > 200_000 and in_window > 0
+    # the 1m candles of the window, and each coarser bucket's stored children around it (24h: its 6h ones, ...)
+    assert read["candles"] < 300, read
+    assert read["trades"] <= 2 * in_window, read
+    warehouse.execute("DELETE FROM candles WHERE token LIKE 'HistoryMint%'")
     assert_matches_pandas(warehouse)
 
 

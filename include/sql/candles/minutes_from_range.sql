@@ -1,7 +1,8 @@
 -- 1m candles of every trade in [range_start, range_end), in one pass over trades. Open and close are the first and
 -- last trade in (block_time, signature, event_index) order: min() and max() of trades.candle_key (migration 0010),
--- which is NULL for trades that make no candles.
-INSERT INTO _candle_new_1m (token, bucket_start, open, high, low, close, volume, volume_quote, trade_count, vwap)
+-- which is NULL for trades that make no candles. The keys themselves are kept for the roll-ups.
+INSERT INTO _candle_new_1m (token, bucket_start, open, high, low, close, volume, volume_quote, trade_count, vwap,
+                            open_key, close_key)
 SELECT mint AS token,
        date_bin('1 minute', block_time, timestamptz '1970-01-01 00:00:00+00') AS bucket_start,
        candle_order_key_price(min(candle_key)) AS open,
@@ -11,7 +12,9 @@ SELECT mint AS token,
        sum(token_amount) AS volume,
        sum(quote_amount) AS volume_quote,
        count(*) AS trade_count,
-       sum(quote_amount) / sum(token_amount) AS vwap
+       sum(quote_amount) / sum(token_amount) AS vwap,
+       min(candle_key) AS open_key,
+       max(candle_key) AS close_key
 FROM trades
 WHERE block_time >= %(range_start)s AND block_time < %(range_end)s
   AND candle_key IS NOT NULL

@@ -1,9 +1,10 @@
 -- 1m candles of the targeted (token, minute) buckets, each read through the (mint, block_time) index. Open and close
 -- are the first and last trade in (block_time, signature, event_index) order: min() and max() of trades.candle_key
--- (migration 0010), which is NULL for trades that make no candles.
-INSERT INTO _candle_new_1m (token, bucket_start, open, high, low, close, volume, volume_quote, trade_count, vwap)
+-- (migration 0010), which is NULL for trades that make no candles. The keys themselves are kept for the roll-ups.
+INSERT INTO _candle_new_1m (token, bucket_start, open, high, low, close, volume, volume_quote, trade_count, vwap,
+                            open_key, close_key)
 SELECT t.token, t.bucket_start, candle_order_key_price(s.first_key), s.high, s.low, candle_order_key_price(s.last_key),
-       s.volume, s.volume_quote, s.trade_count, s.volume_quote / s.volume
+       s.volume, s.volume_quote, s.trade_count, s.volume_quote / s.volume, s.first_key, s.last_key
 FROM _candle_targets_1m t
 CROSS JOIN LATERAL (
     SELECT min(tr.candle_key) AS first_key,

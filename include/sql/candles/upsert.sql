@@ -1,9 +1,8 @@
 -- Write the recomputed candles; an unchanged candle is not rewritten (updated_at keeps meaning "last changed").
--- MERGE joins the work table to candles in key order and inserts without ON CONFLICT's per-row speculative
--- insertion (2-3x faster for a rebuild). It cannot lose a race: only the candles refresh writes source 'trades', and
--- it holds the refresh's advisory lock.
+-- MERGE inserts without ON CONFLICT's per-row speculative insertion (2-3x faster for a rebuild). It cannot lose a
+-- race: only the candles refresh writes source 'trades', and it holds the refresh's advisory lock.
 MERGE INTO candles AS c
-USING (SELECT * FROM {new} ORDER BY token, bucket_start) AS n
+USING {new} AS n
 ON c.source = 'trades' AND c.interval = %(interval)s AND c.token = n.token AND c.bucket_start = n.bucket_start
 WHEN MATCHED AND (c.open, c.high, c.low, c.close, c.volume, c.volume_quote, c.trade_count, c.vwap)
                  IS DISTINCT FROM

@@ -68,9 +68,9 @@ class RefreshResult:
     written: dict[str, int] = field(default_factory=dict)
     deleted: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
-    touched: tuple[datetime, datetime] | None = None   # [first, last + 1m) of the 1m buckets recomputed
     steps: dict[str, float] = field(default_factory=dict)   # seconds per step, for the debug log and the benchmark
     problems: list[str] = field(default_factory=list)       # inconsistent candles written (at most 20 per interval)
+    first_build: bool = False   # a range rebuild that found no derived candle stored on its days
 
     @property
     def candles_written(self) -> int:
@@ -117,11 +117,14 @@ def _create_work_tables(cur: psycopg.Cursor) -> None:
         names = _names(level)
         cur.execute(sql.SQL("""CREATE TEMP TABLE {targets} (token text NOT NULL, bucket_start timestamptz NOT NULL,
                                    PRIMARY KEY (token, bucket_start)) ON COMMIT DROP""").format(**names))
-        # 1m gets its key once it is filled (_key_minutes): one sort instead of an index insert per bucket
+        # 1m gets its key once it is filled (_key_minutes), and only in an incremental refresh: one sort instead of
+        # an index insert per bucket. The keys of the first and last trade (or child) make the next roll-up's open
+        # and close.
         key = sql.SQL(", PRIMARY KEY (token, bucket_start)" if level.child else "")
         cur.execute(sql.SQL("""CREATE TEMP TABLE {new} (token text NOT NULL, bucket_start timestamptz NOT NULL,
                                    open numeric, high numeric, low numeric, close numeric, volume numeric,
-                                   volume_quote numeric, trade_count bigint, vwap numeric{key}) ON COMMIT DROP"""
+                                   volume_quote numeric, trade_count bigint, vwap numeric,
+                                   open_key text COLLATE "C", close_key text COLLATE "C"{key}) ON COMMIT DROP"""
                             ).format(**names, key=key))
 
 
@@ -129,36 +132,59 @@ def _key_minutes(cur: psycopg.Cursor, result: RefreshResult) -> None:
     _timed(cur, result, "1m key", "ALTER TABLE _candle_new_1m ADD PRIMARY KEY (token, bucket_start)")
 
 
+def _analyze(cur: psycopg.Cursor, table: sql.Identifier | str) -> None:
+    """Statistics of a work table's key, for the joins that follow: row counts and distinct buckets, not values."""
+    table = sql.Identifier(table) if isinstance(table, str) else table
+    cur.execute(sql.SQL("ANALYZE {} (token, bucket_start)").format(table))
+
+
 def _write_levels(cur: psycopg.Cursor, result: RefreshResult) -> None:
     """1m is already computed into its work table; write it, then roll up and write each coarser interval."""
+    incremental = result.mode == "incremental"
     for level in LEVELS:
         names = _names(level)
         if level.child is not None:
             child = _names(next(lv for lv in LEVELS if lv.name == level.child))
+            # inside a rebuilt range every child was recomputed or deleted: no stored child is read there
+            inside = {"inside_start": result.range_start, "inside_end": result.range_end}
             _timed(cur, result, f"{level.name} targets",
-                   _statement("rollup_targets", targets=names["targets"], child_targets=child["targets"]),
-                   {"width": level.width_sql})
-            cur.execute(sql.SQL("ANALYZE {}").format(names["targets"]))
-            # inside a rebuilt range every child was recomputed: no stored child needs reading there
-            inside = (result.range_start, result.range_end) if result.mode == "range" else (None, None)
+                   _statement("rollup_targets", targets=names["targets"], child_targets=child["targets"],
+                              child_new=child["new"]),
+                   {"width": level.width_sql, **inside})
+            _analyze(cur, names["targets"])   # few rows (a range rebuild's are only those across its ends)
             _timed(cur, result, f"{level.name} rollup",
                    _statement("rollup", **names, child_new=child["new"], child_targets=child["targets"]),
-                   {"child": level.child, "width": level.width_sql, "inside_start": inside[0],
-                    "inside_end": inside[1]})
-        # row counts for the joins against candles below: a few hundred rows take index lookups, not a candles scan
-        cur.execute(sql.SQL("ANALYZE {}").format(names["new"]))
+                   {"child": level.child, "width": level.width_sql, **inside})
+            if incremental:
+                # row counts for the joins against candles below: a few rows take index lookups, not a scan (a
+                # range rebuild's work tables are joined in bulk, where the planner's estimate from their size does)
+                _analyze(cur, names["new"])
         cur.execute(_statement("check_consistency", new=names["new"]))
         result.problems += [f"{r[0]} {level.name} {r[1]:%Y-%m-%d %H:%M} o={r[2]} h={r[3]} l={r[4]} c={r[5]} v={r[6]} "
                             f"n={r[7]}" for r in cur.fetchall()]
         _timed(cur, result, f"{level.name} delete", _statement("delete_emptied", **names), {"interval": level.name})
         result.deleted[level.name] = cur.rowcount
-        _timed(cur, result, f"{level.name} upsert", _statement("upsert", new=names["new"]), {"interval": level.name})
+        # a range's first build has nothing to compare with: insert its 1m candles (the bulk) without a join
+        write = "insert_new" if level.name == "1m" and result.first_build else "upsert"
+        _timed(cur, result, f"{level.name} write", _statement(write, new=names["new"]), {"interval": level.name})
         result.written[level.name] = cur.rowcount
+
+
+def _raise_temp_buffers(conn: psycopg.Connection) -> None:
+    """Room for the work tables in memory (the default 8MB spills a big rebuild's to disk). PostgreSQL takes it only
+    before the session's first temporary table; a session that had one keeps the size it has."""
+    try:
+        with conn.transaction():
+            conn.execute("""SELECT set_config('temp_buffers', '256MB', false)
+                            WHERE pg_size_bytes(current_setting('temp_buffers')) < pg_size_bytes('256MB')""")
+    except psycopg.errors.InvalidParameterValue:
+        pass
 
 
 def _refresh(conn: psycopg.Connection, result: RefreshResult, prepare, *, dag_id: str | None,
              run_id: str | None) -> RefreshResult:
     started = time.monotonic()
+    _raise_temp_buffers(conn)
     with conn.transaction(), conn.cursor() as cur:
         cur.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_ID,))
         cur.execute("SET LOCAL work_mem = '256MB'")
@@ -168,9 +194,6 @@ def _refresh(conn: psycopg.Connection, result: RefreshResult, prepare, *, dag_id
         _create_work_tables(cur)
         prepare(cur)
         if result.minutes:
-            cur.execute("SELECT min(bucket_start), max(bucket_start) FROM _candle_targets_1m")
-            first, last = cur.fetchone()
-            result.touched = (first, last + timedelta(minutes=1))
             _write_levels(cur, result)
         result.seconds = time.monotonic() - started
         cur.execute(
@@ -181,8 +204,9 @@ def _refresh(conn: psycopg.Connection, result: RefreshResult, prepare, *, dag_id
              result.candles_written, result.candles_deleted))
         if result.candles_written + result.candles_deleted > 20_000:
             # a big rebuild changed the table a lot: without fresh statistics the next incremental refreshes scan
-            # candles instead of looking their buckets up (measured: their cost then grows with the history)
-            _timed(cur, result, "analyze", "ANALYZE candles")
+            # candles instead of looking their buckets up (measured: their cost then grows with the history). The
+            # key's columns are what those plans need; autovacuum analyzes the rest.
+            _timed(cur, result, "analyze", "ANALYZE candles (source, token, interval, bucket_start)")
     log.info("candles %s refresh%s: %d change-log rows, %d minute buckets, written %s, deleted %s in %.2fs",
              result.mode, f" [{result.range_start}, {result.range_end})" if result.range_start else "",
              result.dirty_rows, result.minutes, result.written, result.deleted, result.seconds)
@@ -201,9 +225,10 @@ def refresh_incremental(conn: psycopg.Connection, *, dag_id: str | None = None,
         _timed(cur, result, "consume", _statement("consume_dirty"))
         result.dirty_rows, result.minutes = cur.fetchone()
         if result.minutes:
-            cur.execute("ANALYZE _candle_targets_1m")
+            _analyze(cur, "_candle_targets_1m")
             _timed(cur, result, "1m compute", _statement("minutes_from_targets"))
             _key_minutes(cur, result)
+            _analyze(cur, "_candle_new_1m")
 
     return _refresh(conn, result, prepare, dag_id=dag_id, run_id=run_id)
 
@@ -221,13 +246,23 @@ def rebuild_range(conn: psycopg.Connection, start: datetime, end: datetime, *, d
     def prepare(cur: psycopg.Cursor) -> None:
         _timed(cur, result, "consume", _statement("range_consume_dirty"), params)
         result.dirty_rows = cur.rowcount
+        # one statement over many trades: compiling it pays off, inlining into it measured slower than not
+        cur.execute("SET LOCAL jit_inline_above_cost = -1")
         _timed(cur, result, "1m compute", _statement("minutes_from_range"), params)
-        _key_minutes(cur, result)
+        result.minutes = cur.rowcount
         # the rest reads the work tables and candles, not trades: compiling each statement would cost more than it saves
         cur.execute("SET LOCAL jit = off")
-        _timed(cur, result, "1m targets", _statement("range_targets"), params)
-        result.minutes = cur.rowcount
-        cur.execute("ANALYZE _candle_targets_1m")
+        # no key or statistics for the 1m work table here: a range's buckets are joined in bulk, never looked up one
+        # by one; the planner's estimate from the table's size is enough for that
+        cur.execute("CREATE TEMP TABLE _candle_range_tokens (token text PRIMARY KEY) ON COMMIT DROP")
+        _timed(cur, result, "1m tokens", _statement("range_tokens"), params)
+        # no derived candle on the range's days: built for the first time, its 1m candles are plainly inserted
+        result.first_build = cur.rowcount == 0
+        if not result.first_build:
+            cur.execute("ANALYZE _candle_range_tokens")
+            _timed(cur, result, "1m targets", _statement("range_targets"), params)
+            result.minutes += cur.rowcount
+        _analyze(cur, "_candle_targets_1m")
 
     return _refresh(conn, result, prepare, dag_id=dag_id, run_id=run_id)
 
