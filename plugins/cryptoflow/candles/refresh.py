@@ -164,8 +164,8 @@ def _write_levels(cur: psycopg.Cursor, result: RefreshResult) -> None:
                             f"n={r[7]}" for r in cur.fetchall()]
         _timed(cur, result, f"{level.name} delete", _statement("delete_emptied", **names), {"interval": level.name})
         result.deleted[level.name] = cur.rowcount
-        # a range's first build has nothing to compare with: insert its 1m candles (the bulk) without a join
-        write = "insert_new" if level.name == "1m" and result.first_build else "upsert"
+        # a range's first build has nothing to compare with: its candles are inserted without a join
+        write = "insert_new" if result.first_build else "upsert"
         _timed(cur, result, f"{level.name} write", _statement(write, new=names["new"]), {"interval": level.name})
         result.written[level.name] = cur.rowcount
 
@@ -256,7 +256,8 @@ def rebuild_range(conn: psycopg.Connection, start: datetime, end: datetime, *, d
         # by one; the planner's estimate from the table's size is enough for that
         cur.execute("CREATE TEMP TABLE _candle_range_tokens (token text PRIMARY KEY) ON COMMIT DROP")
         _timed(cur, result, "1m tokens", _statement("range_tokens"), params)
-        # no derived candle on the range's days: built for the first time, its 1m candles are plainly inserted
+        # no derived candle on the range's days, so none of any interval whose bucket meets the range: built for the
+        # first time, its candles are plainly inserted
         result.first_build = cur.rowcount == 0
         if not result.first_build:
             cur.execute("ANALYZE _candle_range_tokens")
