@@ -172,6 +172,25 @@ def test_a_five_minute_rebuild_reads_its_own_candles_not_the_history(warehouse, 
     assert_matches_pandas(warehouse)
 
 
+@pytest.mark.parametrize("autocommit", [True, False])
+def test_a_session_that_already_had_temporary_tables_refreshes_too(warehouse_dsn, warehouse, autocommit):
+    """The refresh asks for more temp_buffers, which PostgreSQL refuses once a session had a temporary table."""
+    insert_trades(warehouse, TradeFactory(seed=22).batch(200))
+    with psycopg.connect(warehouse_dsn, autocommit=autocommit) as conn:
+        conn.execute("CREATE TEMP TABLE earlier (i int)")
+        conn.execute("INSERT INTO earlier VALUES (1)")
+        if not autocommit:
+            conn.commit()
+        before = conn.execute("SHOW temp_buffers").fetchone()[0]
+        result = refresh.rebuild_all(conn)
+        assert conn.execute("SHOW temp_buffers").fetchone()[0] == before   # refused, and nothing else broke
+        assert result.candles_written > 0
+    with psycopg.connect(warehouse_dsn, autocommit=True) as fresh:   # a fresh session gets the room
+        refresh.refresh_incremental(fresh)
+        assert fresh.execute("SHOW temp_buffers").fetchone()[0] == "256MB"
+    assert_matches_pandas(warehouse)
+
+
 @pytest.mark.parametrize("start, end, message", [
     ("2026-11-20T10:00:00+00:00", "2026-11-20T09:00:00+00:00", "empty range"),
 ])
