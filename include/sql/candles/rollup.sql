@@ -1,6 +1,7 @@
 -- A coarser interval's candles from the finer one's (5m from 1m, 1h from 5m, 6h from 1h, 24h from 6h): the child
 -- candles just recomputed (the work table) plus, for a targeted bucket that is not wholly inside a rebuilt range,
--- the stored child candles that were not recomputed (not targeted, and in a range rebuild not inside the range).
+-- the stored child candles that were not recomputed (not targeted, and in a range rebuild not wholly inside the
+-- range: a child across the range's end was recomputed only if it is a target).
 -- Open and close are those of the first and last child, found as min()/max() of the children's order keys: a
 -- recomputed child carries the candle_order_key of its first/last trade, a stored one gets a key made of its
 -- bucket_start and price. Children's times never overlap (a child's trades lie within its own bucket), so the keys
@@ -31,7 +32,8 @@ FROM (
         SELECT * FROM candles c
         WHERE c.source = 'trades' AND c.interval = %(child)s AND c.token = t.token
           AND c.bucket_start >= t.bucket_start AND c.bucket_start < t.bucket_start + %(width)s::interval
-          AND NOT coalesce(c.bucket_start >= %(inside_start)s AND c.bucket_start < %(inside_end)s, false)
+          AND NOT coalesce(c.bucket_start >= %(inside_start)s
+                           AND c.bucket_start + %(child_width)s::interval <= %(inside_end)s, false)
           AND NOT EXISTS (SELECT 1 FROM {child_targets} ct
                           WHERE ct.token = c.token AND ct.bucket_start = c.bucket_start)
     ) c

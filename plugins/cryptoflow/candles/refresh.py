@@ -144,8 +144,9 @@ def _write_levels(cur: psycopg.Cursor, result: RefreshResult) -> None:
     for level in LEVELS:
         names = _names(level)
         if level.child is not None:
-            child = _names(next(lv for lv in LEVELS if lv.name == level.child))
-            # inside a rebuilt range every child was recomputed or deleted: no stored child is read there
+            child_level = next(lv for lv in LEVELS if lv.name == level.child)
+            child = _names(child_level)
+            # wholly inside a rebuilt range every child was recomputed or deleted: no stored child is read there
             inside = {"inside_start": result.range_start, "inside_end": result.range_end}
             _timed(cur, result, f"{level.name} targets",
                    _statement("rollup_targets", targets=names["targets"], child_targets=child["targets"],
@@ -154,7 +155,7 @@ def _write_levels(cur: psycopg.Cursor, result: RefreshResult) -> None:
             _analyze(cur, names["targets"])   # few rows (a range rebuild's are only those across its ends)
             _timed(cur, result, f"{level.name} rollup",
                    _statement("rollup", **names, child_new=child["new"], child_targets=child["targets"]),
-                   {"child": level.child, "width": level.width_sql, **inside})
+                   {"child": level.child, "width": level.width_sql, "child_width": child_level.width_sql, **inside})
             if incremental:
                 # row counts for the joins against candles below: a few rows take index lookups, not a scan (a
                 # range rebuild's work tables are joined in bulk, where the planner's estimate from their size does)
