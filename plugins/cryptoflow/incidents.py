@@ -134,3 +134,25 @@ def store() -> Iterator[psycopg.Connection]:
     with conn:
         conn.autocommit = True
         yield conn
+
+
+def page_through_store(what: str, record: Callable[[psycopg.Connection, Sender], None], *,
+                       send: Sender = send_alert) -> bool:
+    """A failure callback's page through its incident: ``record(conn, page)`` observes the incident on the incident
+    store, sending the page with ``page`` (resolutions it makes on the way use ``send`` directly). True when that
+    worked. When the store fails, the error is logged and the answer is whether the page went out before it: False
+    tells the caller to page without the bookkeeping."""
+    sent: list[Alert] = []
+
+    def page(alert: Alert) -> list[str]:
+        sent.append(alert)
+        return send(alert)
+
+    try:
+        with store() as conn:
+            record(conn, page)
+        return True
+    except Exception as exc:  # noqa: BLE001 - the page must not be lost to a bookkeeping problem
+        log.error("incident bookkeeping for %s failed (%s: %s)%s", what, type(exc).__name__, redact_text(exc),
+                  "" if sent else "; paging without it")
+        return bool(sent)

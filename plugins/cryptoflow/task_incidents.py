@@ -29,11 +29,12 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import psycopg
+
 from cryptoflow import incidents
 from cryptoflow.alerts import Alert, config_variable, configured_duration, send_alert
 from cryptoflow.incidents import TASK_FAILED, Outcome, Sender
 from cryptoflow.paths import read_sql
-from cryptoflow.secrets import redact_text
 from cryptoflow.watchdog import human
 
 log = logging.getLogger(__name__)
@@ -92,37 +93,29 @@ def page_failure(context: dict, alert: Alert, *, send: Sender = send_alert) -> b
                "try": alert.fields.get("Try"), "error": alert.fields.get("Error"), "log": alert.fields.get("Log"),
                "failed_through": failed_through}
     quiet = repage_after()
-    sent = []
 
-    def tracking_send(a: Alert) -> list[str]:
-        sent.append(a)
-        return send(a)
+    def record(conn: psycopg.Connection, page: Sender) -> None:
+        if quiet is not None:
+            expired = conn.execute(read_sql(EXPIRE_SQL), {"kind": TASK_FAILED, "subject": name, "at": now,
+                                                          "repage_after": quiet}).fetchone()
+            if expired:
+                incident_id, opened_at, last_seen_at, occurrences = expired
+                alert.fields["Previous incident"] = (
+                    f"#{incident_id}, {occurrences} failures from {opened_at:%Y-%m-%d %H:%M} to "
+                    f"{last_seen_at:%Y-%m-%d %H:%M} UTC: closed, no failure for {human(quiet)} "
+                    f"({config_variable(REPAGE_AFTER_OPTION)})")
+        alert.fields["Not paged again"] = (
+            f"later failures of {ti.task_id} in {'backfill' if backfill else 'live'} runs of {ti.dag_id} while "
+            "this incident is open (counted in alert_incidents); it resolves, with a message, when the task "
+            "succeeds for the latest interval that failed or a later one")
+        incidents.observe(conn, kind=TASK_FAILED, subject=name, at=now, alert=alert, opened_by="task_failure",
+                          details=details, send=page, sql=OBSERVE_SQL)
 
-    try:
-        with incidents.store() as conn:
-            if quiet is not None:
-                expired = conn.execute(read_sql(EXPIRE_SQL), {"kind": TASK_FAILED, "subject": name, "at": now,
-                                                              "repage_after": quiet}).fetchone()
-                if expired:
-                    incident_id, opened_at, last_seen_at, occurrences = expired
-                    alert.fields["Previous incident"] = (
-                        f"#{incident_id}, {occurrences} failures from {opened_at:%Y-%m-%d %H:%M} to "
-                        f"{last_seen_at:%Y-%m-%d %H:%M} UTC: closed, no failure for {human(quiet)} "
-                        f"({config_variable(REPAGE_AFTER_OPTION)})")
-            alert.fields["Not paged again"] = (
-                f"later failures of {ti.task_id} in {'backfill' if backfill else 'live'} runs of {ti.dag_id} while "
-                "this incident is open (counted in alert_incidents); it resolves, with a message, when the task "
-                "succeeds for the latest interval that failed or a later one")
-            incidents.observe(conn, kind=TASK_FAILED, subject=name, at=now, alert=alert, opened_by="task_failure",
-                              details=details, send=tracking_send, sql=OBSERVE_SQL)
-        return True
-    except Exception as exc:  # noqa: BLE001 - the page must not be lost to a bookkeeping problem
-        log.error("incident bookkeeping for %s failed (%s: %s)%s", name, type(exc).__name__, redact_text(exc),
-                  "" if sent else "; paging without it")
-        if not sent:
-            for field_name in _INCIDENT_FIELDS:
-                alert.fields.pop(field_name, None)
-        return bool(sent)
+    paged = incidents.page_through_store(name, record, send=send)
+    if not paged:   # the caller pages without the incident: no incident fields in that message
+        for field_name in _INCIDENT_FIELDS:
+            alert.fields.pop(field_name, None)
+    return paged
 
 
 # -- success -------------------------------------------------------------------------------------------------------

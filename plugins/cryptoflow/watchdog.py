@@ -30,7 +30,6 @@ from cryptoflow import incidents
 from cryptoflow.alerts import Alert, config_variable, configured, configured_duration, send_alert
 from cryptoflow.incidents import API_ERROR_RATE, API_KEY_REJECTED, DEADLINE_MISSED, SOURCE_SILENT, Outcome, Sender
 from cryptoflow.paths import read_sql
-from cryptoflow.secrets import redact_text
 from cryptoflow.warehouse import as_jsonb
 
 log = logging.getLogger(__name__)
@@ -389,25 +388,15 @@ def page_rejected_key(source: str, dataset: str | None, alert: Alert, *, send: S
     tasks of one rejected key page once. False when the incident store cannot be used: the caller pages as usual."""
 
     now = datetime.now(UTC)
-    sent = []
 
-    def tracking_send(a: Alert) -> list[str]:
-        sent.append(a)
-        return send(a)
+    def record(conn: psycopg.Connection, page: Sender) -> None:
+        _close_if_key_worked_since(conn, source, dataset, send=send)
+        alert.fields["Not paged again"] = (f"other tasks of {source} failing with this key, until a pull of "
+                                           f"{source} gets through (the watchdog then sends 'resolved')")
+        incidents.observe(conn, kind=API_KEY_REJECTED, subject=source, at=now, alert=alert,
+                          opened_by="task_failure", details={"source": source, "dataset": dataset}, send=page)
 
-    try:
-        with incidents.store() as conn:
-            _close_if_key_worked_since(conn, source, dataset, send=send)
-            alert.fields["Not paged again"] = (f"other tasks of {source} failing with this key, until a pull of "
-                                               f"{source} gets through (the watchdog then sends 'resolved')")
-            incidents.observe(conn, kind=API_KEY_REJECTED, subject=source, at=now, alert=alert,
-                              opened_by="task_failure", details={"source": source, "dataset": dataset},
-                              send=tracking_send)
-        return True
-    except Exception as exc:  # noqa: BLE001 - the page must not be lost to a bookkeeping problem
-        log.error("incident bookkeeping for %s failed (%s: %s)%s", source, type(exc).__name__, redact_text(exc),
-                  "" if sent else "; paging without it")
-        return bool(sent)
+    return incidents.page_through_store(source, record, send=send)
 
 
 def page_late_run(dag_id: str, alert: Alert, *, interval: timedelta | None = None, run_id: str | None = None,
@@ -420,28 +409,19 @@ def page_late_run(dag_id: str, alert: Alert, *, interval: timedelta | None = Non
     now = datetime.now(UTC)
     details = {"dag_id": dag_id, "run_id": run_id, "interval_s": interval.total_seconds() if interval else None}
     quiet = late_quiet_period(details, settings)
-    sent = []
 
-    def tracking_send(a: Alert) -> list[str]:
-        sent.append(a)
-        return send(a)
+    def record(conn: psycopg.Connection, page: Sender) -> None:
+        # the watchdog resolves these; without it, an incident from long ago must not silence this run
+        for finding in late_runs(conn, now, settings):
+            if finding.subject == dag_id and not finding.active:
+                incidents.resolve(conn, kind=DEADLINE_MISSED, subject=dag_id, at=now,
+                                  alert_for=lambda _incident, f=finding: resolved_alert(f), send=send)
+        alert.fields["Not paged again"] = (f"later runs of {dag_id} that miss their deadline, until none has for "
+                                           f"{human(quiet)} (the watchdog then sends 'resolved')")
+        incidents.observe(conn, kind=DEADLINE_MISSED, subject=dag_id, at=now, alert=alert, opened_by="deadline",
+                          details=details, send=page)
 
-    try:
-        with incidents.store() as conn:
-            # the watchdog resolves these; without it, an incident from long ago must not silence this run
-            for finding in late_runs(conn, now, settings):
-                if finding.subject == dag_id and not finding.active:
-                    incidents.resolve(conn, kind=DEADLINE_MISSED, subject=dag_id, at=now,
-                                      alert_for=lambda _incident, f=finding: resolved_alert(f), send=send)
-            alert.fields["Not paged again"] = (f"later runs of {dag_id} that miss their deadline, until none has for "
-                                               f"{human(quiet)} (the watchdog then sends 'resolved')")
-            incidents.observe(conn, kind=DEADLINE_MISSED, subject=dag_id, at=now, alert=alert, opened_by="deadline",
-                              details=details, send=tracking_send)
-        return True
-    except Exception as exc:  # noqa: BLE001 - the page must not be lost to a bookkeeping problem
-        log.error("incident bookkeeping for late runs of %s failed (%s: %s)%s", dag_id, type(exc).__name__,
-                  redact_text(exc), "" if sent else "; paging without it")
-        return bool(sent)
+    return incidents.page_through_store(f"late runs of {dag_id}", record, send=send)
 
 
 def _close_if_key_worked_since(conn: psycopg.Connection, source: str, dataset: str | None, *, send: Sender) -> None:
