@@ -128,3 +128,12 @@ def replay_server():
 
     with ReplayServer(host="127.0.0.1", port=0) as server:
         yield server
+
+
+@pytest.fixture
+def alert_webhook(monkeypatch, replay_server):
+    """The replay server, answering the alert webhook (the `alerts_webhook` connection) at /hooks/alerts."""
+    replay_server.add("/hooks/alerts", json={"ok": True}, method="POST")
+    monkeypatch.setenv("AIRFLOW_CONN_ALERTS_WEBHOOK", json.dumps(
+        {"conn_type": "http", "host": replay_server.url, "extra": {"endpoint": "/hooks/alerts"}}))
+    return replay_server

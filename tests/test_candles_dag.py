@@ -3,7 +3,6 @@ run with an interval, an asset-triggered run without one, a rebuild by params, t
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -28,14 +27,6 @@ def dag():
     dag = bag.dags["candles"]
     dag.deadline = None   # Airflow 3.3.2 bug #73428: dag.test() crashes on DAGs with deadline= after success
     return dag
-
-
-@pytest.fixture
-def alert_webhook(monkeypatch, replay_server):
-    replay_server.add("/hooks/alerts", json={"ok": True}, method="POST")
-    monkeypatch.setenv("AIRFLOW_CONN_ALERTS_WEBHOOK", json.dumps(
-        {"conn_type": "http", "host": replay_server.url, "extra": {"endpoint": "/hooks/alerts"}}))
-    return replay_server
 
 
 def test_schedule_is_the_trades_asset_or_every_five_minutes(dag):

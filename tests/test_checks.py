@@ -590,14 +590,6 @@ def test_contract_mappings_have_no_checks():
 
 # -- whole DAG runs -------------------------------------------------------------------------------------------------
 
-@pytest.fixture
-def alert_webhook(monkeypatch, replay_server):
-    replay_server.add("/hooks/alerts", json={"ok": True}, method="POST")
-    monkeypatch.setenv("AIRFLOW_CONN_ALERTS_WEBHOOK", json.dumps(
-        {"conn_type": "http", "host": replay_server.url, "extra": {"endpoint": "/hooks/alerts"}}))
-    return replay_server
-
-
 def load_dag(name):
     from airflow.dag_processing.dagbag import DagBag
 

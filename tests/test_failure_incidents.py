@@ -5,7 +5,6 @@ Messages are received on a local webhook; incidents are rows of the test warehou
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
@@ -15,14 +14,6 @@ from cryptoflow.alerts import task_failure_alert, task_success_resolve
 
 HOOK = "/hooks/alerts"
 L = datetime(2026, 11, 20, 10, tzinfo=UTC)
-
-
-@pytest.fixture
-def alert_webhook(monkeypatch, replay_server):
-    replay_server.add(HOOK, json={"ok": True}, method="POST")
-    monkeypatch.setenv("AIRFLOW_CONN_ALERTS_WEBHOOK", json.dumps(
-        {"conn_type": "http", "host": replay_server.url, "extra": {"endpoint": HOOK}}))
-    return replay_server
 
 
 def received(server) -> list[dict]:

@@ -27,14 +27,6 @@ def minutes(n: float) -> timedelta:
     return timedelta(minutes=n)
 
 
-@pytest.fixture
-def alert_webhook(monkeypatch, replay_server):
-    replay_server.add(HOOK, json={"ok": True}, method="POST")
-    monkeypatch.setenv("AIRFLOW_CONN_ALERTS_WEBHOOK", json.dumps(
-        {"conn_type": "http", "host": replay_server.url, "extra": {"endpoint": HOOK}}))
-    return replay_server
-
-
 def received(server, kind: str | None = None) -> list[dict]:
     """The messages the webhook received; with ``kind``, only that kind's (opened and resolved)."""
     payloads = [r.json() for r in server.requests if r.path == HOOK]
