@@ -112,15 +112,16 @@ def _timed(cur: psycopg.Cursor, result: RefreshResult, step: str, query, params=
     result.steps[step] = result.steps.get(step, 0.0) + time.monotonic() - started
 
 
-def _create_work_tables(cur: psycopg.Cursor) -> None:
+def _create_work_tables(cur: psycopg.Cursor, *, incremental: bool) -> None:
     for level in LEVELS:
         names = _names(level)
         cur.execute(sql.SQL("""CREATE TEMP TABLE {targets} (token text NOT NULL, bucket_start timestamptz NOT NULL,
                                    PRIMARY KEY (token, bucket_start)) ON COMMIT DROP""").format(**names))
-        # 1m gets its key once it is filled (_key_minutes), and only in an incremental refresh: one sort instead of
-        # an index insert per bucket. The keys of the first and last trade (or child) make the next roll-up's open
-        # and close.
-        key = sql.SQL(", PRIMARY KEY (token, bucket_start)" if level.child else "")
+        # The recomputed candles have a key only in an incremental refresh, where their few buckets are looked up one
+        # by one; 1m gets it once it is filled (_key_minutes): one sort instead of an index insert per bucket. A range
+        # rebuild joins its work tables in bulk, without a key. The keys of the first and last trade (or child) make
+        # the next roll-up's open and close.
+        key = sql.SQL(", PRIMARY KEY (token, bucket_start)" if incremental and level.child else "")
         cur.execute(sql.SQL("""CREATE TEMP TABLE {new} (token text NOT NULL, bucket_start timestamptz NOT NULL,
                                    open numeric, high numeric, low numeric, close numeric, volume numeric,
                                    volume_quote numeric, trade_count bigint, vwap numeric,
@@ -192,7 +193,7 @@ def _refresh(conn: psycopg.Connection, result: RefreshResult, prepare, *, dag_id
         if result.mode == "incremental":
             # a few index lookups per bucket: compiling them (JIT) would cost more than running them
             cur.execute("SET LOCAL jit = off")
-        _create_work_tables(cur)
+        _create_work_tables(cur, incremental=result.mode == "incremental")
         prepare(cur)
         if result.minutes:
             _write_levels(cur, result)
@@ -253,8 +254,8 @@ def rebuild_range(conn: psycopg.Connection, start: datetime, end: datetime, *, d
         result.minutes = cur.rowcount
         # the rest reads the work tables and candles, not trades: compiling each statement would cost more than it saves
         cur.execute("SET LOCAL jit = off")
-        # no key or statistics for the 1m work table here: a range's buckets are joined in bulk, never looked up one
-        # by one; the planner's estimate from the table's size is enough for that
+        # no key or statistics for the work tables here: a range's buckets are joined in bulk, never looked up one by
+        # one; the planner's estimate from the table's size is enough for that
         cur.execute("CREATE TEMP TABLE _candle_range_tokens (token text PRIMARY KEY) ON COMMIT DROP")
         _timed(cur, result, "1m tokens", _statement("range_tokens"), params)
         # no derived candle on the range's days, so none of any interval whose bucket meets the range: built for the
