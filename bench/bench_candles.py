@@ -11,7 +11,8 @@ time: the incremental refresh should cost what the new trades cost, not what the
   both materialised server-side, no parallel workers (the rebuild's INSERT cannot use them). Each repetition
   rebuilds into an empty ``candles`` table (a first build, as a backfill of new history). Target: <= 1.5.
 * ``candles_rebuild_vs_ohlc_scan``: the same rebuild over the rebuild's own 1m query run alone (the GROUP BY plus
-  the open/close order-key aggregates, nothing written): what the other four intervals and the writes cost on top.
+  the open/close order-key aggregates and the sort into key order, no candle written): what the other four
+  intervals and the writes cost on top.
 * ``candles_incremental_growth``: incremental refresh after 10k new trades (9k recent, 1k late into the last 40
   minutes' buckets) on top of the big history over the same on top of 100k trades, best of the rounds (each
   round inserts trades of its own). Target: <= 2.
