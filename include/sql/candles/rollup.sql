@@ -6,7 +6,7 @@
 -- recomputed child carries the candle_order_key of its first/last trade, a stored one gets a key made of its
 -- bucket_start and price. Children's times never overlap (a child's trades lie within its own bucket), so the keys
 -- order the children as their buckets do. VWAP comes from the summed volumes: exactly what the bucket's trades give.
--- Written in primary-key order, as the 1m candles are (minutes_from_range.sql).
+-- Written in primary-key order, as a range rebuild's 1m candles are (minutes_from_range.sql).
 INSERT INTO {new} (token, bucket_start, open, high, low, close, volume, volume_quote, trade_count, vwap, open_key,
                    close_key)
 SELECT token,

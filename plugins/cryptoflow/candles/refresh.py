@@ -254,8 +254,8 @@ def rebuild_range(conn: psycopg.Connection, start: datetime, end: datetime, *, d
         result.minutes = cur.rowcount
         # the rest reads the work tables and candles, not trades: compiling each statement would cost more than it saves
         cur.execute("SET LOCAL jit = off")
-        # no key or statistics for the work tables here: a range's buckets are joined in bulk, never looked up one by
-        # one; the planner's estimate from the table's size is enough for that
+        # no statistics for the work tables here either (see _create_work_tables): the planner's estimate from a
+        # table's size is enough for joins in bulk
         cur.execute("CREATE TEMP TABLE _candle_range_tokens (token text PRIMARY KEY) ON COMMIT DROP")
         _timed(cur, result, "1m tokens", _statement("range_tokens"), params)
         # no derived candle on the range's days, so none of any interval whose bucket meets the range: built for the
