@@ -73,6 +73,10 @@ class RefreshResult:
     first_build: bool = False   # a range rebuild that found no derived candle stored on its days
 
     @property
+    def incremental(self) -> bool:
+        return self.mode == "incremental"
+
+    @property
     def candles_written(self) -> int:
         return sum(self.written.values())
 
@@ -141,7 +145,6 @@ def _analyze(cur: psycopg.Cursor, table: sql.Identifier | str) -> None:
 
 def _write_levels(cur: psycopg.Cursor, result: RefreshResult) -> None:
     """1m is already computed into its work table; write it, then roll up and write each coarser interval."""
-    incremental = result.mode == "incremental"
     for level in LEVELS:
         names = _names(level)
         if level.child is not None:
@@ -157,7 +160,7 @@ def _write_levels(cur: psycopg.Cursor, result: RefreshResult) -> None:
             _timed(cur, result, f"{level.name} rollup",
                    _statement("rollup", **names, child_new=child["new"], child_targets=child["targets"]),
                    {"child": level.child, "width": level.width_sql, "child_width": child_level.width_sql, **inside})
-            if incremental:
+            if result.incremental:
                 # row counts for the joins against candles below: a few rows take index lookups, not a scan (a
                 # range rebuild's work tables are joined in bulk, where the planner's estimate from their size does)
                 _analyze(cur, names["new"])
@@ -190,10 +193,10 @@ def _refresh(conn: psycopg.Connection, result: RefreshResult, prepare, *, dag_id
     with conn.transaction(), conn.cursor() as cur:
         cur.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_ID,))
         cur.execute("SET LOCAL work_mem = '256MB'")
-        if result.mode == "incremental":
+        if result.incremental:
             # a few index lookups per bucket: compiling them (JIT) would cost more than running them
             cur.execute("SET LOCAL jit = off")
-        _create_work_tables(cur, incremental=result.mode == "incremental")
+        _create_work_tables(cur, incremental=result.incremental)
         prepare(cur)
         if result.minutes:
             _write_levels(cur, result)
